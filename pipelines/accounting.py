@@ -1,0 +1,100 @@
+"""Nothing is lost silently: counters per named reason, the read = kept + dropped check, reports.
+
+Pipelines count with `count(source, group, name)`: Beam Metrics counters in the namespace of the
+source, named `<group>/<name>` (a group is a language, a stage, ...). Names are `read`, `kept` and
+`dropped_<reason>`; anything else (`input_errors`, ...) is reported but not part of the invariant.
+After the run the launcher turns the counters into `report.json` and a summary table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+
+from pipelines.shards import write_atomically
+
+_COUNTERS: dict[tuple[str, str], Any] = {}
+
+
+def count(source: str, group: str, name: str, n: int = 1) -> None:
+    key = (source, f"{group}/{name}")
+    counter = _COUNTERS.get(key)
+    if counter is None:
+        counter = _COUNTERS[key] = Metrics.counter(*key)
+    counter.inc(n)
+
+
+def counters(result, source: str) -> dict[str, dict[str, int]]:
+    """{group: {name: value}} from a finished pipeline's committed counters."""
+    groups: dict[str, dict[str, int]] = defaultdict(dict)
+    query = result.metrics().query(MetricsFilter().with_namespace(source))
+    for item in query["counters"]:
+        group, _, name = item.key.metric.name.partition("/")
+        value = item.committed if item.committed is not None else item.attempted
+        groups[group][name] = groups[group].get(name, 0) + int(value)
+    return {g: dict(sorted(v.items())) for g, v in sorted(groups.items())}
+
+
+def totals(groups: dict[str, dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for values in groups.values():
+        for name, value in values.items():
+            out[name] += value
+    return dict(sorted(out.items()))
+
+
+def invariant(values: dict[str, int]) -> dict[str, Any]:
+    read = values.get("read", 0)
+    accounted = values.get("kept", 0) + sum(
+        v for k, v in values.items() if k.startswith("dropped_")
+    )
+    return {"read": read, "kept_plus_dropped": accounted, "holds": read == accounted}
+
+
+def read_manifest(directory: str) -> dict | None:
+    path = FileSystems.join(directory, "manifest.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        return json.loads(fh.read())
+
+
+def write_report(path: str, report: dict) -> None:
+    write_atomically(path, json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
+
+
+def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[str, Any]) -> None:
+    """The table a user reads at the end of a run: counts per group, then the outputs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    all_values = totals(groups)
+    names = ["read", "kept", *sorted(k for k in all_values if k not in ("read", "kept"))]
+    table = Table(title=title)
+    table.add_column("count")
+    for group in groups:
+        table.add_column(group, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for name in names:
+        table.add_row(
+            name, *(f"{groups[g].get(name, 0):,}" for g in groups), f"{all_values[name]:,}"
+        )
+    console = Console()
+    console.print(table)
+    files = Table(title="outputs")
+    for column in ("output", "rows", "bytes", "shards", "directory"):
+        files.add_column(
+            column, justify="right" if column in ("rows", "bytes", "shards") else "left"
+        )
+    for name, manifest in outputs.items():
+        if manifest:
+            files.add_row(
+                name, f"{manifest['rows']:,}", f"{manifest['bytes']:,}",
+                str(manifest["num_shards"]), manifest["directory"],
+            )  # fmt: skip
+    console.print(files)

@@ -1,0 +1,51 @@
+"""Command-line plumbing shared by the pipelines: our options, then Beam's.
+
+Local runs default to the FnApiRunner: Beam 2.77's default DirectRunner first tries to download
+the Prism runner, and its multi_threading mode drops elements, so both are refused or replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+BEAM_EPILOG = """\
+Every other option goes to Apache Beam. Local runs use the FnApiRunner; add
+--direct_num_workers=N --direct_running_mode=multi_processing to use N processes.
+Dataflow: --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
+--setup_file=./pyproject.toml (add --dry_run=True to build the job without submitting it).
+"""
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        description=description,
+        epilog=BEAM_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args.append("--runner=FnApiRunner")
+    options = PipelineOptions(args)
+    direct = options.get_all_options()
+    if direct.get("direct_running_mode") == "multi_threading":
+        raise SystemExit(
+            "--direct_running_mode=multi_threading loses elements in Beam 2.77; "
+            "use multi_processing (or in_memory)"
+        )
+    if direct.get("direct_running_mode") == "multi_processing":
+        # Worker processes must import this project: make sure they find it even without pip -e.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [root, *paths] if p)
+    return options
+
+
+def runner_name(options: PipelineOptions) -> str:
+    return str(options.get_all_options().get("runner") or "FnApiRunner")
