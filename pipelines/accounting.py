@@ -61,7 +61,7 @@ def read_manifest(directory: str) -> dict | None:
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path, compression_type="uncompressed") as fh:
-        return json.loads(fh.read())
+        return {**json.loads(fh.read()), "directory": directory}
 
 
 def write_report(path: str, report: dict) -> None:
@@ -94,7 +94,10 @@ def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[s
     for name, manifest in outputs.items():
         if manifest:
             files.add_row(
-                name, f"{manifest['rows']:,}", f"{manifest['bytes']:,}",
-                str(manifest["num_shards"]), manifest["directory"],
-            )  # fmt: skip
+                name,
+                f"{manifest['rows']:,}",
+                f"{manifest['bytes']:,}",
+                str(manifest["num_shards"]),
+                manifest["directory"],
+            )
     console.print(files)

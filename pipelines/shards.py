@@ -97,7 +97,6 @@ def _finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, s
     if stale:
         FileSystems.delete(stale)
     manifest = {
-        "directory": directory,
         "format": fmt,
         "num_shards": num_shards,
         "rows": sum(r for r, _ in done.values()),
@@ -128,8 +127,11 @@ class WriteShards(beam.PTransform):
         if fmt == "parquet" and schema is None:
             raise ValueError("parquet shards need a schema")
         self.directory, self.num_shards, self.fmt, self.schema = (
-            directory, num_shards, fmt, schema,
-        )  # fmt: skip
+            directory,
+            num_shards,
+            fmt,
+            schema,
+        )
         self.key = (lambda row, k=key: row[k]) if isinstance(key, str) else key
         self.sort_key = sort_key or self.key
 

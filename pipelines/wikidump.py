@@ -27,6 +27,8 @@ DEFAULT_MAX_PAGE_BYTES = 8 << 20  # the largest real articles are ~2-4 MB of XML
 _PAGE_OPEN = b"<page>"
 _PAGE_CLOSE = b"</page>"
 _DB_LANGUAGE = re.compile(r"^([a-z_-]+?)wiki$")
+_ROOT = re.compile(rb"<mediawiki\b[^>]*>")
+_XML_LANG = re.compile(rb'xml:lang="([a-z-]+)"')
 
 
 def _safe_parser() -> etree.XMLParser:
@@ -95,6 +97,10 @@ def _read_range(path: str, start: int, end: int | None) -> Iterator[bytes]:
         while remaining is None or remaining > 0:
             block = fh.read(CHUNK if remaining is None else min(CHUNK, remaining))
             if not block:
+                if remaining:
+                    raise EOFError(
+                        f"the file ends {remaining} bytes before the range [{start}, {end})"
+                    )
                 return
             if remaining is not None:
                 remaining -= len(block)
@@ -153,28 +159,38 @@ def decompressed(path: str, start: int = 0, end: int | None = None) -> Iterator[
 
 
 def read_siteinfo(path: str) -> SiteInfo:
-    """Parse the `<siteinfo>` header, reading at most HEADER_LIMIT decompressed bytes."""
+    """Parse the dump's header, reading at most HEADER_LIMIT decompressed bytes.
+
+    Real dumps carry `<siteinfo>`; an export without it still names its language in the
+    root's `xml:lang`, and then the built-in namespace names are all there is.
+    """
     head = bytearray()
     for chunk in decompressed(path):
         head += chunk
-        if b"</siteinfo>" in head or len(head) > HEADER_LIMIT:
+        if b"</siteinfo>" in head or _PAGE_OPEN in head or len(head) > HEADER_LIMIT:
             break
+    root_tag = _ROOT.search(head)
+    if root_tag is None:
+        raise ValueError(f"{path}: no <mediawiki> header in the first {HEADER_LIMIT} bytes")
+    prolog = bytes(head[: root_tag.start()])
+    dtd = b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog
     start, end = head.find(b"<siteinfo>"), head.find(b"</siteinfo>")
     if start < 0 or end < 0:
-        raise ValueError(f"{path}: no <siteinfo> header in the first {HEADER_LIMIT} bytes")
-    prolog = bytes(head[:start])
+        lang = _XML_LANG.search(root_tag.group(0))
+        if lang is None:
+            raise ValueError(f"{path}: neither <siteinfo> nor xml:lang in the dump's header")
+        language = lang.group(1).decode()
+        return SiteInfo(dbname=f"{language}wiki", language=language, base="", dtd=dtd)
     root = etree.fromstring(bytes(head[start : end + len(b"</siteinfo>")]), _safe_parser())
     dbname = root.findtext("dbname") or ""
     match = _DB_LANGUAGE.match(dbname)
-    namespaces = {}
-    for ns in root.iter("namespace"):
-        namespaces[int(ns.get("key"))] = ns.text or ""
+    namespaces = {int(ns.get("key")): ns.text or "" for ns in root.iter("namespace")}
     return SiteInfo(
         dbname=dbname,
         language=match.group(1).replace("_", "-") if match else "",
         base=root.findtext("base") or "",
         namespaces=namespaces,
-        dtd=b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog,
+        dtd=dtd,
     )
 
 
@@ -233,9 +249,15 @@ def _parse_page(data: bytes, file: str, stream_offset: int, offset: int) -> RawP
     title = page.findtext("title")
     if page_id is None or title is None or text is None:
         return DeadLetter(
-            file, stream_offset, offset, "xml_error", "page without id, title or text", True,
-            title, page_id,
-        )  # fmt: skip
+            file,
+            stream_offset,
+            offset,
+            "xml_error",
+            "page without id, title or text",
+            True,
+            title,
+            page_id,
+        )
     try:
         timestamp = datetime.fromisoformat(stamp).astimezone(UTC) if stamp else None
     except ValueError:
@@ -305,9 +327,14 @@ def read_pages(
                 stop = j + len(_PAGE_CLOSE)
                 if oversize is not None:
                     yield DeadLetter(
-                        path, start, opened, "too_large",
-                        f"page larger than max_page_bytes={max_page_bytes}", True, *_peek(oversize),
-                    )  # fmt: skip
+                        path,
+                        start,
+                        opened,
+                        "too_large",
+                        f"page larger than max_page_bytes={max_page_bytes}",
+                        True,
+                        *_peek(oversize),
+                    )
                 else:
                     yield _parse_page(bytes(buf[page_start:stop]), path, start, opened)
                 opened, pos = None, stop

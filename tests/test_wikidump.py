@@ -35,8 +35,10 @@ def _pages(n: int, start_id: int = 1) -> list[str]:
 def test_siteinfo_of_the_real_english_and_bulgarian_samples(sample):
     en = read_siteinfo(str(sample / "wikipedia/enwiki-sample-pages-articles.xml.bz2"))
     assert (en.dbname, en.language, en.base) == (
-        "enwiki", "en", "https://en.wikipedia.org/wiki/Main_Page",
-    )  # fmt: skip
+        "enwiki",
+        "en",
+        "https://en.wikipedia.org/wiki/Main_Page",
+    )
     assert (en.namespaces[6], en.namespaces[14], en.dtd) == ("File", "Category", False)
     bg = read_siteinfo(str(sample / "wikipedia/bgwiki-sample-pages-articles.xml.bz2"))
     assert (bg.language, bg.namespaces[6], bg.namespaces[14]) == ("bg", "Файл", "Категория")
@@ -63,8 +65,11 @@ def test_multistream_index_lists_streams_of_100_pages(sample):
     assert len(offsets) == 3 and offsets[0] > 0  # stream 0 is the <siteinfo> header
     assert [int(line.split(":")[0]) for line in lines].count(offsets[1]) == 100
     assert lines[1].split(":", 2)[1:] == ["12", "Anarchism"]
-    assert work_ranges(str(dump)) == [(offsets[0], offsets[1]), (offsets[1], offsets[2]),
-                                      (offsets[2], None)]  # fmt: skip
+    assert work_ranges(str(dump)) == [
+        (offsets[0], offsets[1]),
+        (offsets[1], offsets[2]),
+        (offsets[2], None),
+    ]
     assert work_ranges(str(dump), streams_per_range=2) == [
         (offsets[0], offsets[2]),
         (offsets[2], None),
@@ -93,6 +98,11 @@ def test_plain_and_gzip_dumps(tmp_path):
     (tmp_path / "b.xml.gz").write_bytes(gzip.compress(xml))
     for name in ("a.xml", "b.xml.gz"):
         assert [p.page_id for p in _all_pages(tmp_path / name)] == [1, 2, 3]
+
+
+def test_header_without_siteinfo_uses_xml_lang(sample):
+    site = read_siteinfo(str(sample / "wikipedia/enwiki-tables-sample-pages-articles.xml.bz2"))
+    assert (site.language, site.dbname, site.namespaces) == ("en", "enwiki", {})
 
 
 def test_page_fields(tmp_path):
@@ -143,15 +153,22 @@ def test_entity_bomb_and_external_entity_are_never_expanded(tmp_path):
         f'<?xml version="1.0"?>\n<!DOCTYPE mediawiki [<!ENTITY lol0 "lol">{lol}'
         '<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
     )
-    pages = [page_xml(1, "Good", "fine"), page_xml(2, "Bomb", "BOMB"), page_xml(3, "Xxe", "XXE"),
-             page_xml(4, "Good too", "fine")]  # fmt: skip
+    pages = [
+        page_xml(1, "Good", "fine"),
+        page_xml(2, "Bomb", "BOMB"),
+        page_xml(3, "Xxe", "XXE"),
+        page_xml(4, "Good too", "fine"),
+    ]
     xml = dump_xml(pages, prolog=prolog).replace(b"BOMB", b"&lol9;").replace(b"XXE", b"&xxe;")
     path = write_bz2(tmp_path / "bomb.xml.bz2", xml)
     assert read_siteinfo(str(path)).dtd
     out = _all_pages(path)
     assert [(type(p).__name__, p.page_id) for p in out] == [
-        ("RawPage", 1), ("DeadLetter", 2), ("DeadLetter", 3), ("RawPage", 4),
-    ]  # fmt: skip
+        ("RawPage", 1),
+        ("DeadLetter", 2),
+        ("DeadLetter", 3),
+        ("RawPage", 4),
+    ]
     assert {p.reason for p in out if isinstance(p, DeadLetter)} == {"xml_error"}
     assert all("lol" not in p.text and "root:" not in p.text for p in out if isinstance(p, RawPage))
 
@@ -187,7 +204,7 @@ def test_dump_ending_inside_a_page(tmp_path):
 def test_empty_or_foreign_files_have_no_header(tmp_path, content):
     path = tmp_path / "empty.xml.bz2"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="no <siteinfo> header"):
+    with pytest.raises(ValueError, match="no <mediawiki> header"):
         read_siteinfo(str(path))
     assert _all_pages(path) == []
 

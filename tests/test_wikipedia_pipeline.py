@@ -1,0 +1,200 @@
+"""The Wikipedia Beam pipeline: wiring, accounting, bad input, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from conftest import dump_xml, page_xml, write_bz2
+
+from pipelines import wikipedia
+from pipelines.wikidump import write_multistream
+
+
+def _rows(directory: Path) -> list[dict]:
+    return [
+        r for f in sorted(directory.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()
+    ]
+
+
+def _jsonl(directory: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted(directory.glob("part-*.jsonl")) for line in f.open()]
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != "report.json"
+    }
+
+
+ARTICLE = (
+    "{{Infobox thing|name=Foo}}'''Foo''' is a [[bar|thing]] that people cite."
+    "<ref>{{cite web|url=https://www.example.com/foo?utm_source=x|title=Foo}}</ref>\n\n"
+    "== History ==\nFoo was made in 1900.<ref>[http://news.example.org/a Story]</ref>\n\n"
+    "[[Category:Things]]"
+)
+
+
+def test_read_and_clean_dofn_with_assert_that(tmp_path):
+    pages = [
+        page_xml(1, "Foo", ARTICLE),
+        page_xml(2, "Old foo", "#REDIRECT [[Foo]]", redirect="Foo"),
+        page_xml(3, "Talk:Foo", "chatter", ns=1),
+        page_xml(4, "Blank", "{{Only a template}}"),
+    ]
+    path = write_bz2(tmp_path / "enwiki-x-pages-articles.xml.bz2", dump_xml(pages))
+    items, dead = wikipedia.plan([str(path)], ["en"], 1)
+    assert dead == [] and len(items) == 1
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = (
+            p
+            | beam.Create(items)
+            | beam.ParDo(wikipedia.ReadAndClean(1 << 20, True)).with_outputs(
+                "dead", "openings", "references", "rejects", main="documents"
+            )
+        )
+        assert_that(
+            out.documents | "doc" >> beam.Map(lambda d: (d["id"], d["text"], d["url"])),
+            equal_to(
+                [
+                    (
+                        "wikipedia/en/1",
+                        "Foo is a thing that people cite.\n\n"
+                        "History\nFoo was made in 1900.\n\nThings",
+                        "https://en.wikipedia.org/wiki/Foo",
+                    )
+                ]
+            ),
+            label="documents",
+        )
+        assert_that(
+            out.openings | "op" >> beam.Map(lambda d: (d["id"], d["text"])),
+            equal_to([("wikipedia/en/1", "Foo is a thing that people cite.")]),
+            label="openings",
+        )
+        assert_that(
+            out.references | "ref" >> beam.Map(lambda d: (d["url"], d["id"])),
+            equal_to(
+                [("example.com/foo", "wikipedia/en/1"), ("news.example.org/a", "wikipedia/en/1")]
+            ),
+            label="references",
+        )
+        assert_that(
+            out.rejects | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
+            equal_to(
+                [
+                    ("wikipedia/en/2", "redirect"),
+                    ("wikipedia/en/3", "namespace"),
+                    ("wikipedia/en/4", "empty"),
+                ]
+            ),
+            label="rejects",
+        )
+
+
+def _bad_inputs(root: Path) -> list[str]:
+    """Five dumps, four of them broken in a different way, one empty."""
+    root.mkdir()
+    good = [page_xml(i, f"Good {i}", f"Article number {i}.") for i in range(1, 4)]
+    paths = [write_bz2(root / "enwiki-good-pages-articles.xml.bz2", dump_xml(good))]
+
+    lol = "".join(f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    prolog = (
+        f'<!DOCTYPE mediawiki [<!ENTITY l0 "lol">{lol}<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    )
+    bomb = [page_xml(10, "Bomb", "B"), page_xml(11, "Xxe", "X"), page_xml(12, "Fine", "Fine text.")]
+    xml = dump_xml(bomb, prolog=prolog).replace(b">B<", b">&l9;<").replace(b">X<", b">&x;<")
+    paths.append(write_bz2(root / "enwiki-bomb-pages-articles.xml.bz2", xml))
+
+    utf8 = [
+        page_xml(20, "Bad", "BAD"),
+        page_xml(21, "Huge", "h" * (10 << 20)),
+        page_xml(22, "Ok", "Ok."),
+    ]
+    xml = dump_xml(utf8).replace(b">BAD<", b">caf\xe9<")
+    paths.append(
+        write_bz2(root / "bgwiki-mixed-pages-articles.xml.bz2", xml.replace(b"enwiki", b"bgwiki"))
+    )
+
+    many = [page_xml(i, f"P{i}", f"Paragraph {i} " * 20) for i in range(100, 1100)]
+    data = dump_xml(many)
+    dump = root / "enwiki-cut-pages-articles-multistream.xml.bz2"
+    write_multistream(
+        data, str(dump), str(root / "enwiki-cut-pages-articles-multistream-index.txt.bz2")
+    )
+    blob = dump.read_bytes()
+    dump.write_bytes(blob[: len(blob) - len(blob) // 8])  # the last streams are cut off
+
+    (root / "enwiki-empty-pages-articles.xml.bz2").write_bytes(b"")
+    return [str(root / "*.xml.bz2")]
+
+
+def test_bad_input_never_crashes_and_every_page_is_accounted_for(tmp_path):
+    dumps = _bad_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    report = wikipedia.main(["--dumps", *dumps, "--output", str(out), "--num_shards", "2"])
+
+    assert report["invariant"]["holds"]
+    en, bg = report["by_language"]["en"], report["by_language"]["bg"]
+    assert bg == {"read": 3, "kept": 1, "dropped_invalid_utf8": 1, "dropped_too_large": 1}
+    assert en["dropped_xml_error"] == 2  # the entity bomb and the external entity
+    assert en["input_errors"] == 1  # the cut multistream dump's broken stream
+    assert report["by_language"]["unknown"] == {"input_errors": 1}  # the empty file
+    assert en["read"] == en["kept"] + en["dropped_xml_error"] + en.get(
+        "dropped_truncated", 0
+    ) + en.get("dropped_corrupt_input", 0)
+    kept_ids = {r["id"] for r in _rows(out / "documents")}
+    assert {"wikipedia/en/1", "wikipedia/en/12", "wikipedia/bg/22"} <= kept_ids
+    assert len(kept_ids) == report["totals"]["kept"] == report["outputs"]["documents"]["rows"]
+    cut_ids = sorted(int(i.rsplit("/", 1)[1]) for i in kept_ids if int(i.rsplit("/", 1)[1]) >= 100)
+    assert cut_ids == list(range(100, 100 + len(cut_ids))) and 300 <= len(cut_ids) < 1000
+
+    dead = _jsonl(out / "dead_letter")
+    reasons = sorted((Path(d["file"]).name, d["reason"], d["page_id"]) for d in dead)
+    assert ("bgwiki-mixed-pages-articles.xml.bz2", "invalid_utf8", 20) in reasons
+    assert ("bgwiki-mixed-pages-articles.xml.bz2", "too_large", 21) in reasons
+    assert ("enwiki-bomb-pages-articles.xml.bz2", "xml_error", 10) in reasons
+    assert ("enwiki-bomb-pages-articles.xml.bz2", "xml_error", 11) in reasons
+    assert ("enwiki-empty-pages-articles.xml.bz2", "unreadable_header", None) in reasons
+    assert any(r[0].startswith("enwiki-cut") and r[1] == "corrupt_input" for r in reasons)
+    assert all(d["error"] for d in dead)
+    texts = " ".join(r["text"] for r in _rows(out / "documents"))
+    assert "lol" not in texts and "root:" not in texts
+
+
+def _run(dumps, out: Path, *beam_args: str) -> dict:
+    return wikipedia.main(
+        ["--dumps", *dumps, "--output", str(out), "--num_shards", "3", *beam_args]
+    )
+
+
+def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_stable(
+    tmp_path, sample
+):
+    dumps = [str(sample / "wikipedia/*-multistream.xml.bz2")]
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(dumps, a)
+    report = _run(dumps, b, "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert report["invariant"]["holds"] and report["totals"]["kept"] == 112
+    tree = _tree(a)
+    assert tree == _tree(b)
+    assert sorted(tree) == sorted(
+        [
+            f"{d}/part-0000{i}-of-00003.parquet"
+            for d in ("documents", "openings", "references")
+            for i in range(3)
+        ]
+        + [f"{d}/manifest.json" for d in ("documents", "openings", "references", "dead_letter")]
+        + ["dead_letter/part-00000-of-00001.jsonl"]
+    )
+    # A re-run over finished output rewrites identical files and leaves nothing else behind,
+    # even when an earlier run used another shard count.
+    _run(dumps, a, "--num_shards=2")
+    _run(dumps, a)
+    assert _tree(a) == tree
