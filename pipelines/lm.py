@@ -215,22 +215,22 @@ def train(
     if not wikipedia.is_dir():
         raise LMError(f"{wikipedia}: no such directory (the Wikipedia pipeline's output)")
     lmplz, build_binary = find_tool("lmplz"), find_tool("build_binary")
-    chosen, dataset = _choose_text(wikipedia, lang, text)
     seconds: dict[str, float] = {}
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{lang}.lm-", dir=out) as tmp_name:
-        tmp = Path(tmp_name)
-        start = time.perf_counter()
-        try:
-            documents = read_documents(dataset, lang, max_docs)
-        except (pa.ArrowException, OSError) as err:
-            raise LMError(f"cannot read the {chosen} under {wikipedia}: {err}") from err
+    start = time.perf_counter()
+    try:
+        chosen, dataset = _choose_text(wikipedia, lang, text)
+        documents = read_documents(dataset, lang, max_docs)
         if len(documents) == 0:
             present = pc.unique(dataset.to_table(columns=["language"])["language"]).to_pylist()
             raise LMError(
                 f"no {chosen} with language {lang!r} under {wikipedia} "
                 f"(languages there: {', '.join(sorted(map(str, present))) or 'none'})"
             )
+    except (pa.ArrowException, OSError) as err:
+        raise LMError(f"cannot read the Wikipedia output under {wikipedia}: {err}") from err
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{lang}.lm-", dir=out) as tmp_name:
+        tmp = Path(tmp_name)
         corpus = write_training_text(documents, tmp / "text.txt")
         del documents  # up to gigabytes of articles, not needed while SentencePiece trains
         seconds["read"] = time.perf_counter() - start

@@ -326,4 +326,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module, not __main__, so that Beam pickles its classes by an importable
+    # name that worker processes can resolve.
+    from pipelines.wikipedia import main as module_main
+
+    module_main()

@@ -1,0 +1,71 @@
+"""Document perplexity under a SentencePiece + KenLM model pair, as CCNet scored CommonCrawl.
+
+A document is scored line by line (CCNet's normaliser deleted the newlines, so it scored a whole
+page as one sentence glued across lines): each line gets `<s>`/`</s>`, and the document's
+perplexity is 10 ** (-Σ log10 p / Σ (tokens + 1)) over its lines, rounded to 0.1 like CCNet's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import kenlm
+import sentencepiece
+
+from filters.text_normalizer import normalize_for_lm
+
+# The perplexity of a text with nothing to score (empty, or only characters that normalisation or
+# SentencePiece remove). CCNet's bucketing reads a negative perplexity as "no score" (bucket
+# "all"); a number keeps the column a plain float, where NaN or inf would poison percentiles.
+NO_SCORE: Final = -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Perplexity:
+    perplexity: float  # 10 ** (-log10_prob / length) rounded to 0.1, or NO_SCORE
+    log10_prob: float  # summed over the scored lines, </s> included
+    length: int  # summed over the scored lines: SentencePiece tokens + 1 (for </s>)
+    lines: int  # lines scored
+
+
+class PerplexityScorer:
+    """Loads the pair once; KenLM memory-maps its binary, so workers on one host share the pages."""
+
+    def __init__(self, sp_model: str | Path, kenlm_model: str | Path) -> None:
+        self.sp_model = Path(sp_model)
+        self.kenlm_model = Path(kenlm_model)
+        for path in (self.sp_model, self.kenlm_model):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no such model (train one: make lm LANG=<lang>)")
+        self._sp = sentencepiece.SentencePieceProcessor(model_file=str(self.sp_model))
+        self._lm = kenlm.Model(str(self.kenlm_model))
+
+    @classmethod
+    def from_dir(cls, model_dir: str | Path, language: str) -> PerplexityScorer:
+        """The layout `python -m pipelines.lm` writes: <dir>/<lang>.sp.model, <lang>.arpa.bin."""
+        model_dir = Path(model_dir)
+        return cls(model_dir / f"{language}.sp.model", model_dir / f"{language}.arpa.bin")
+
+    def line_scores(self, text: str) -> list[tuple[float, int]]:
+        """(log10 p(line </s> | <s>), tokens + 1) per line that has at least one token."""
+        lines = [line for line in normalize_for_lm(text).split("\n") if line]
+        if not lines:
+            return []
+        score = self._lm.score
+        return [
+            (score(" ".join(pieces), bos=True, eos=True), len(pieces) + 1)
+            # One thread: SentencePiece's thread pool costs more than a document's lines take,
+            # and parallelism comes from the pipeline's workers.
+            for pieces in self._sp.encode(lines, out_type=str, num_threads=1)
+            if pieces
+        ]
+
+    def score(self, text: str) -> Perplexity:
+        scores = self.line_scores(text)
+        if not scores:
+            return Perplexity(NO_SCORE, 0.0, 0, 0)
+        log10_prob = sum(s for s, _ in scores)
+        length = sum(n for _, n in scores)
+        return Perplexity(round(10.0 ** (-log10_prob / length), 1), log10_prob, length, len(scores))

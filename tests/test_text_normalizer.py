@@ -1,0 +1,102 @@
+import random
+import re
+import unicodedata
+
+import pytest
+
+from filters.text_normalizer import UNICODE_PUNCT, normalize_for_lm
+
+SPEC_PUNCT = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►"
+
+
+def ccnet_normalize(line: str) -> str:
+    """CCNet's `text_normalizer.normalize` (punct=1), transcribed step by step as a reference."""
+    line = line.strip()
+    if not line:
+        return line
+    line = line.lower()
+    line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
+    line = re.sub(r"\d", "0", line)
+    line = "".join(UNICODE_PUNCT.get(c, c) for c in line)
+    return re.sub(f"[{''.join(map(chr, [*range(32), *range(127, 160)]))}]", "", line)
+
+
+def test_the_example_from_the_brief():
+    text = "Café 2019 — “quoted”\nSecond\tline"
+    assert normalize_for_lm(text) == 'cafe 0000 - "quoted"\nsecondline'
+
+
+def test_accents_are_stripped_and_case_lowered():
+    assert normalize_for_lm("Ça été à Zürich, Ångström naïve São Paulo ÑANDÚ") == (
+        "ca ete a zurich, angstrom naive sao paulo nandu"
+    )
+    assert normalize_for_lm("Άλφα Ωμέγα") == "αλφα ωμεγα"  # Greek tonos is a combining mark
+    assert normalize_for_lm("Straße ØL Łódź") == "straße øl łodz"  # no decomposition: kept
+    # NFD splits Hangul syllables into jamo, as CCNet's normaliser does.
+    assert normalize_for_lm("한") == "\u1112\u1161\u11ab"
+
+
+def test_every_decimal_digit_becomes_zero_other_numerals_stay():
+    assert normalize_for_lm("2019 ٣٤ ३ ১ １２ 𝟕") == "0000 00 0 0 00 0"
+    assert normalize_for_lm("x² ½ Ⅻ") == "x² ½ ⅻ"  # not decimal digits (No, Nl)
+
+
+def test_unicode_punct_is_ccnets_table():
+    assert "".join(UNICODE_PUNCT) == SPEC_PUNCT
+    assert len(UNICODE_PUNCT) == 34
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a，b。c、d", "a,b.c,d"),
+        ("„a” “b” «c» 「d」 《e》", '"a" "b" "c" "d" "e"'),
+        ("l´été l’eau", "l'ete l'eau"),
+        ("a∶b：c", "a:b:c"),
+        ("ok？ no！", "ok? no!"),
+        ("（a）；b", "(a);b"),
+        ("1990–1999", "0000-0000"),
+        ("word—word", "word - word"),
+        ("end．next", "end. next"),
+        ("a～b", "a~b"),
+        ("wait…", "wait..."),
+        ("━► item", "-- item"),
+        ("〈a〉【b】", "<a>[b]"),
+        ("50％", "00%"),
+        ("１", "0"),  # CCNet maps "１" to '"' but turns digits to 0 first
+    ],
+)
+def test_typographic_punctuation_becomes_ascii(text, expected):
+    assert normalize_for_lm(text) == expected
+
+
+def test_each_punctuation_mark_alone():
+    for mark, ascii_form in UNICODE_PUNCT.items():
+        expected = "a0b" if mark == "１" else "a" + ascii_form.strip() + "b"
+        got = normalize_for_lm(f"a{mark}b").replace(" ", "")
+        assert got == expected, mark
+
+
+def test_control_characters_go_newline_stays():
+    for code in [*range(0x20), *range(0x7F, 0xA0)]:
+        expected = "a\nb" if code == 0x0A else "ab"
+        assert normalize_for_lm(f"a{chr(code)}b") == expected, hex(code)
+    assert normalize_for_lm("one\r\ntwo\x00\x85\x9f") == "one\ntwo"
+
+
+def test_spaces_collapse_and_lines_are_stripped_but_kept():
+    assert normalize_for_lm("  a   b  \n\n   c\u00a0\u3000d \n") == "a b\n\nc d\n"
+    assert normalize_for_lm("") == ""
+    assert normalize_for_lm("plain ascii, already normal.") == "plain ascii, already normal."
+
+
+def test_matches_ccnet_on_single_lines():
+    """On a line, CCNet's normaliser plus whitespace collapsing gives exactly ours."""
+    pool = (
+        "aAzZ  09ÉéàÀçÇñÑüÜøßİıΆάΩ한中\u0301\u0308\u00a0\t\x00\x1f\x7f\x85\x9f"
+        "٣३１𝟕²½.,;'\"" + SPEC_PUNCT
+    )
+    rng = random.Random(0)
+    for _ in range(2000):
+        line = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert normalize_for_lm(line) == " ".join(ccnet_normalize(line).split()), repr(line)
