@@ -1,8 +1,9 @@
 """The text normalisation applied before SentencePiece + KenLM, for training and for scoring alike.
 
 It reproduces CCNet's `text_normalizer.normalize` (lower-case, strip accents, digits to 0,
-typographic punctuation to ASCII, no control characters) with one fix: "\\n" survives, so a page
-is scored line by line instead of as one glued sentence. Runs of whitespace inside a line become
+typographic punctuation to ASCII, no control characters) with two fixes: "\\n" survives, so a
+page is scored line by line instead of as one glued sentence, and a tab separates words instead of
+gluing them ("a\\tb" is "a b", where CCNet made "ab"). Runs of whitespace inside a line become
 one space and lines are stripped, which SentencePiece would do anyway, so the training text and the
 scored text have the same shape.
 """
@@ -74,6 +75,7 @@ def _build_table() -> dict[int, str | None]:
         elif unicodedata.category(ch) == "Mn":
             table[cp] = None
     table.update(dict.fromkeys(map(ord, CONTROL_CHARS)))
+    table[ord("\t")] = " "
     return table
 
 

@@ -18,12 +18,13 @@ def ccnet_normalize(line: str) -> str:
     line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
     line = re.sub(r"\d", "0", line)
     line = "".join(UNICODE_PUNCT.get(c, c) for c in line)
+    line = line.replace("\t", " ")  # our one change on a single line: a tab separates words
     return re.sub(f"[{''.join(map(chr, [*range(32), *range(127, 160)]))}]", "", line)
 
 
 def test_the_example_from_the_brief():
     text = "Café 2019 — “quoted”\nSecond\tline"
-    assert normalize_for_lm(text) == 'cafe 0000 - "quoted"\nsecondline'
+    assert normalize_for_lm(text) == 'cafe 0000 - "quoted"\nsecond line'
 
 
 def test_accents_are_stripped_and_case_lowered():
@@ -77,9 +78,9 @@ def test_each_punctuation_mark_alone():
         assert got == expected, mark
 
 
-def test_control_characters_go_newline_stays():
+def test_control_characters_go_newline_stays_tab_separates():
     for code in [*range(0x20), *range(0x7F, 0xA0)]:
-        expected = "a\nb" if code == 0x0A else "ab"
+        expected = {0x0A: "a\nb", 0x09: "a b"}.get(code, "ab")
         assert normalize_for_lm(f"a{chr(code)}b") == expected, hex(code)
     assert normalize_for_lm("one\r\ntwo\x00\x85\x9f") == "one\ntwo"
 
