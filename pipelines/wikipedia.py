@@ -118,7 +118,7 @@ def _count_input_error(record: dict) -> dict:
 
 
 class ReadAndClean(beam.DoFn):
-    """Work item → articles, their openings and references; dead letters and rejects tagged."""
+    """Work item → (id, cleaned article) pairs; dead letters and rejected pages tagged."""
 
     def __init__(self, max_page_bytes: int, write_rejects: bool):
         self.max_page_bytes = max_page_bytes
@@ -178,8 +178,7 @@ class ReadAndClean(beam.DoFn):
                 reject = {"id": doc_id, "title": page.title, "reason": decision.reason}
                 yield beam.pvalue.TaggedOutput("rejects", reject)
             return
-        accounting.count(SOURCE, lang, "kept")
-        yield {
+        article = {
             "id": doc_id,
             "text": cleaned.text,
             "source": SOURCE,
@@ -189,16 +188,106 @@ class ReadAndClean(beam.DoFn):
             "timestamp": page.timestamp,
             "page_id": page.page_id,
             "revision_id": page.revision_id,
+            "opening": cleaned.opening,
+            "references": cleaned.references,
+            "file": page.file,
         }
-        if cleaned.opening:
+        yield doc_id, article
+
+
+def _preference(article: dict) -> tuple:
+    """Newest revision first; the rest only makes the choice total, hence deterministic."""
+    stamp = article["timestamp"]
+    return (
+        stamp is not None,
+        stamp,
+        article["revision_id"] or -1,
+        article["file"],
+        article["text"],
+    )
+
+
+class NewestRevision(beam.CombineFn):
+    """One article per id (two dumps of a language may hold the same page): (newest, copies)."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, article):
+        best, n = acc
+        return (
+            article if best is None or _preference(article) > _preference(best) else best
+        ), n + 1
+
+    def merge_accumulators(self, accumulators):
+        best, total = None, 0
+        for candidate, n in accumulators:
+            total += n
+            if candidate is not None and (
+                best is None or _preference(candidate) > _preference(best)
+            ):
+                best = candidate
+        return best, total
+
+    def extract_output(self, acc):
+        return acc
+
+
+class SplitArticle(beam.DoFn):
+    """The chosen article → document, opening and reference rows; the other copies counted."""
+
+    def __init__(self, write_rejects: bool):
+        self.write_rejects = write_rejects
+
+    def process(self, element):
+        doc_id, (article, copies) = element
+        lang = article["language"]
+        accounting.count(SOURCE, lang, "kept")
+        if copies > 1:
+            accounting.count(SOURCE, lang, "dropped_duplicate", copies - 1)
+            if self.write_rejects:
+                reject = {"id": doc_id, "title": article["title"], "reason": "duplicate"}
+                for _ in range(copies - 1):
+                    yield beam.pvalue.TaggedOutput("rejects", reject)
+        yield {k: v for k, v in article.items() if k not in ("opening", "references", "file")}
+        if article["opening"]:
             yield beam.pvalue.TaggedOutput(
-                "openings", {"id": doc_id, "language": lang, "text": cleaned.opening}
+                "openings", {"id": doc_id, "language": lang, "text": article["opening"]}
             )
-        for raw in cleaned.references:
+        for raw in article["references"]:
             url = normalize_url(raw)
             if url:
-                row = {"url": url, "raw_url": raw, "id": doc_id, "title": page.title}
+                row = {"url": url, "raw_url": raw, "id": doc_id, "title": article["title"]}
                 yield beam.pvalue.TaggedOutput("references", {**row, "language": lang})
+
+
+class CleanArticles(beam.PTransform):
+    """Work items → documents, openings, references, dead letters and rejects."""
+
+    def __init__(self, max_page_bytes: int, write_rejects: bool):
+        super().__init__()
+        self.max_page_bytes, self.write_rejects = max_page_bytes, write_rejects
+
+    def expand(self, items):
+        read = items | "ReadAndClean" >> beam.ParDo(
+            ReadAndClean(self.max_page_bytes, self.write_rejects)
+        ).with_outputs("dead", "rejects", main="articles")
+        split = (
+            read.articles
+            | "NewestRevision" >> beam.CombinePerKey(NewestRevision())
+            | "Split"
+            >> beam.ParDo(SplitArticle(self.write_rejects)).with_outputs(
+                "openings", "references", "rejects", main="documents"
+            )
+        )
+        rejects = (read.rejects, split.rejects) | "AllRejects" >> beam.Flatten()
+        return {
+            "documents": split.documents,
+            "openings": split.openings,
+            "references": split.references,
+            "dead": read.dead,
+            "rejects": rejects,
+        }
 
 
 def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args) -> None:
@@ -207,17 +296,16 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
         pipeline
         | "WorkItems" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()
-        | "ReadAndClean"
-        >> beam.ParDo(ReadAndClean(args.max_page_bytes, args.write_rejects)).with_outputs(
-            "dead", "openings", "references", "rejects", main="documents"
-        )
+        | "CleanArticles" >> CleanArticles(args.max_page_bytes, args.write_rejects)
     )
     n = args.num_shards
-    results.documents | "WriteDocuments" >> WriteShards(
+    results["documents"] | "WriteDocuments" >> WriteShards(
         f"{out}/documents", n, schema=DOCUMENT_SCHEMA
     )
-    results.openings | "WriteOpenings" >> WriteShards(f"{out}/openings", n, schema=OPENING_SCHEMA)
-    results.references | "WriteReferences" >> WriteShards(
+    results["openings"] | "WriteOpenings" >> WriteShards(
+        f"{out}/openings", n, schema=OPENING_SCHEMA
+    )
+    results["references"] | "WriteReferences" >> WriteShards(
         f"{out}/references",
         n,
         key="url",
@@ -226,7 +314,7 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
     )
     unreadable = pipeline | "UnreadableDumps" >> beam.Create(dead) | beam.Map(_count_input_error)
     (
-        (results.dead, unreadable)
+        (results["dead"], unreadable)
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters"
         >> WriteShards(
@@ -238,7 +326,9 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
         )
     )
     if args.write_rejects:
-        results.rejects | "WriteRejects" >> WriteShards(f"{out}/rejected", 1, fmt="jsonl")
+        results["rejects"] | "WriteRejects" >> WriteShards(
+            f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
+        )
 
 
 OUTPUTS = ("documents", "openings", "references", "dead_letter", "rejected")

@@ -52,15 +52,9 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
     items, dead = wikipedia.plan([str(path)], ["en"], 1)
     assert dead == [] and len(items) == 1
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        out = (
-            p
-            | beam.Create(items)
-            | beam.ParDo(wikipedia.ReadAndClean(1 << 20, True)).with_outputs(
-                "dead", "openings", "references", "rejects", main="documents"
-            )
-        )
+        out = p | beam.Create(items) | wikipedia.CleanArticles(1 << 20, True)
         assert_that(
-            out.documents | "doc" >> beam.Map(lambda d: (d["id"], d["text"], d["url"])),
+            out["documents"] | "doc" >> beam.Map(lambda d: (d["id"], d["text"], d["url"])),
             equal_to(
                 [
                     (
@@ -74,19 +68,19 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
             label="documents",
         )
         assert_that(
-            out.openings | "op" >> beam.Map(lambda d: (d["id"], d["text"])),
+            out["openings"] | "op" >> beam.Map(lambda d: (d["id"], d["text"])),
             equal_to([("wikipedia/en/1", "Foo is a thing that people cite.")]),
             label="openings",
         )
         assert_that(
-            out.references | "ref" >> beam.Map(lambda d: (d["url"], d["id"])),
+            out["references"] | "ref" >> beam.Map(lambda d: (d["url"], d["id"])),
             equal_to(
                 [("example.com/foo", "wikipedia/en/1"), ("news.example.org/a", "wikipedia/en/1")]
             ),
             label="references",
         )
         assert_that(
-            out.rejects | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
+            out["rejects"] | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
             equal_to(
                 [
                     ("wikipedia/en/2", "redirect"),
@@ -96,6 +90,25 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
             ),
             label="rejects",
         )
+
+
+def test_a_page_in_two_dumps_keeps_its_newest_revision(tmp_path):
+    old = page_xml(7, "Foo", "Old text.<ref>http://old.example/</ref>")
+    new = page_xml(7, "Foo", "New text.<ref>http://new.example/</ref>")
+    new = new.replace("2022-07-01T12:00:00Z", "2022-08-01T12:00:00Z")
+    write_bz2(tmp_path / "enwiki-a-pages-articles.xml.bz2", dump_xml([new]))
+    write_bz2(tmp_path / "enwiki-b-pages-articles.xml.bz2", dump_xml([old]))
+    out = tmp_path / "out"
+    report = wikipedia.main(
+        ["--dumps", str(tmp_path / "*.bz2"), "--output", str(out), "--write_rejects"]
+    )
+    assert report["totals"] == {"read": 2, "kept": 1, "dropped_duplicate": 1}
+    assert [r["text"] for r in _rows(out / "documents")] == ["New text."]
+    assert [r["text"] for r in _rows(out / "openings")] == ["New text."]
+    assert [r["url"] for r in _rows(out / "references")] == ["new.example"]
+    assert _jsonl(out / "rejected") == [
+        {"id": "wikipedia/en/7", "reason": "duplicate", "title": "Foo"}
+    ]
 
 
 def _bad_inputs(root: Path) -> list[str]:
@@ -181,7 +194,9 @@ def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_st
     a, b = tmp_path / "a", tmp_path / "b"
     _run(dumps, a)
     report = _run(dumps, b, "--direct_num_workers=2", "--direct_running_mode=multi_processing")
-    assert report["invariant"]["holds"] and report["totals"]["kept"] == 112
+    assert report["invariant"]["holds"]
+    # 106 + 5 English articles and 1 Bulgarian one; page 316 is in both English excerpts.
+    assert report["totals"]["kept"] == 111 and report["totals"]["dropped_duplicate"] == 1
     tree = _tree(a)
     assert tree == _tree(b)
     assert sorted(tree) == sorted(
