@@ -35,8 +35,8 @@ BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
 
 .PHONY: setup sample wikipedia lm test lint format bench-wikipedia clean distclean help
 
-help:
-	@sed -n 's/^## //p' README.md | head -0; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
 
 setup: $(STAMPS)/deps $(VENV)/bin/lmplz ## virtualenv, pinned dependencies, KenLM binaries
 

@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines.shards import write_atomically
+from pipelines.shards import MANIFEST, write_atomically
 
 _COUNTERS: dict[tuple[str, str], Any] = {}
 
@@ -57,7 +57,7 @@ def invariant(values: dict[str, int]) -> dict[str, Any]:
 
 
 def read_manifest(directory: str) -> dict | None:
-    path = FileSystems.join(directory, "manifest.json")
+    path = FileSystems.join(directory, MANIFEST)
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path, compression_type="uncompressed") as fh:

@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 PARQUET_ROW_GROUP = 4096
+# Dataset readers (pyarrow, DuckDB, Spark) skip names starting with "_", so a shard directory
+# stays readable as one table with its manifest inside.
+MANIFEST = "_manifest.json"
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -79,7 +82,7 @@ class _WriteShard(beam.DoFn):
 
 def _finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, schema) -> dict:
     """Write the empty shards, delete files of earlier runs that this run does not own, and
-    write `manifest.json` (rows and bytes per shard) for reports and downstream readers."""
+    write `_manifest.json` (rows and bytes per shard) for reports and downstream readers."""
     suffix, encode = FORMATS[fmt]
     done = {shard: (rows, size) for shard, rows, size in written}
     for shard in range(num_shards):
@@ -104,7 +107,7 @@ def _finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, s
         "shards": [{"shard": s, "rows": done[s][0], "bytes": done[s][1]} for s in sorted(done)],
     }
     body = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
-    write_atomically(FileSystems.join(directory, "manifest.json"), body)
+    write_atomically(FileSystems.join(directory, MANIFEST), body)
     return manifest
 
 

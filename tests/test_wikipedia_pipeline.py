@@ -205,7 +205,7 @@ def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_st
             for d in ("documents", "openings", "references")
             for i in range(3)
         ]
-        + [f"{d}/manifest.json" for d in ("documents", "openings", "references", "dead_letter")]
+        + [f"{d}/_manifest.json" for d in ("documents", "openings", "references", "dead_letter")]
         + ["dead_letter/part-00000-of-00001.jsonl"]
     )
     # A re-run over finished output rewrites identical files and leaves nothing else behind,

@@ -1,0 +1,98 @@
+"""`make wikipedia` and `make lm` on the bundled sample, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT
+
+from filters.perplexity import PerplexityScorer
+
+ANARCHISM_LEAD = (
+    "Anarchism is a political philosophy that advocates self-governed societies based on "
+    "voluntary institutions."
+)
+
+
+def _make(*args: str) -> str:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, sample):
+    out = tmp_path_factory.mktemp("e2e")
+    wiki_log = _make("wikipedia", f"OUTPUT={out}", "WORKERS=2", "SHARDS=2")
+    lm_log = _make("lm", "LANG=en", f"OUTPUT={out}", f"MODELS={out}/models")
+    return out, wiki_log, lm_log
+
+
+def test_make_wikipedia_writes_clean_articles(runs):
+    out, log, _ = runs
+    report = json.loads((out / "wikipedia/report.json").read_text())
+    assert report["totals"] == {
+        "read": 214,
+        "kept": 111,
+        "dropped_redirect": 99,
+        "dropped_namespace": 3,
+        "dropped_duplicate": 1,
+    }
+    assert report["invariant"]["holds"] and report["work_items"] == 5
+    assert report["by_language"]["bg"] == {"read": 3, "kept": 1, "dropped_namespace": 2}
+    assert "dropped_redirect" in log and "documents" in log  # the summary table was printed
+
+    table = pq.read_table(sorted((out / "wikipedia/documents").glob("part-*.parquet")))
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert len(rows) == 111 and table.num_rows == 111
+    anarchism = rows["wikipedia/en/12"]
+    assert anarchism["text"].startswith(ANARCHISM_LEAD)
+    assert (anarchism["title"], anarchism["url"], anarchism["language"]) == (
+        "Anarchism",
+        "https://en.wikipedia.org/wiki/Anarchism",
+        "en",
+    )
+    assert anarchism["timestamp"].isoformat() == "2016-04-22T10:19:33+00:00"
+    for row in rows.values():
+        for markup in ("[[", "]]", "{{", "}}", "<ref", "{|", "__NOTOC__", "[[File:", "Category:"):
+            assert markup not in row["text"], (row["id"], markup)
+    bulgarian = rows["wikipedia/bg/558"]
+    assert bulgarian["text"].startswith("Григорианският календар")
+
+    openings = {r["id"]: r["text"] for r in pq.read_table(out / "wikipedia/openings").to_pylist()}
+    assert openings["wikipedia/en/12"].startswith(ANARCHISM_LEAD)
+    assert anarchism["text"].startswith(openings["wikipedia/en/12"])
+    references = pq.read_table(out / "wikipedia/references").to_pylist()
+    cited = {r["url"] for r in references if r["id"] == "wikipedia/en/12"}
+    assert len(cited) > 100 and all("://" not in u and not u.startswith("www.") for u in cited)
+
+
+def test_make_lm_trains_a_model_that_prefers_real_text(runs):
+    out, _, log = runs
+    card = json.loads((out / "models/lm/en.json").read_text())
+    assert card["language"] == "en" and card["order"] == 5
+    assert card["text"] == "articles"  # the sample has too few openings for `auto` to pick them
+    assert card["documents"] == 110 and card["text_requested"] == "auto"
+    assert card["vocab_size_requested"] == 65536 and 1000 < card["vocab_size"] < 65536
+    assert f"{card['vocab_size']:,} pieces (requested 65,536)" in log
+    scorer = PerplexityScorer.from_dir(out / "models/lm", "en")
+    words = ANARCHISM_LEAD.split()
+    shuffled = " ".join(random.Random(0).sample(words, len(words)))
+    real, scrambled = scorer.score(ANARCHISM_LEAD), scorer.score(shuffled)
+    assert real.lines == 1 and real.length > len(words)
+    assert real.perplexity < scrambled.perplexity / 3
+
+
+def test_second_make_does_no_setup_work():
+    proc = subprocess.run(["make", "--question", "setup"], cwd=ROOT, capture_output=True)
+    assert proc.returncode == 0, "`make setup` would run again: " + proc.stdout.decode()
