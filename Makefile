@@ -83,7 +83,7 @@ $(SAMPLE)/.stamp: $(STAMPS)/deps pipelines/sample.py
 	@touch $@
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
-	$(PY) -m pipelines.wikipedia --dumps '$(DUMPS)' --output $(OUTPUT)/wikipedia \
+	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 
 lm: setup ## SentencePiece + KenLM language model for LANG from the Wikipedia output
