@@ -65,6 +65,14 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([tmp], [path])
 
 
+def write_shard(directory: str, shard: int, num_shards: int, fmt: str, schema, rows: list[dict]):
+    """Write one shard of already sorted rows; returns (shard, rows, bytes) for `finalize`."""
+    suffix, encode = FORMATS[fmt]
+    data = encode(rows, schema)
+    write_atomically(shard_name(directory, shard, num_shards, suffix), data)
+    return shard, len(rows), len(data)
+
+
 class _WriteShard(beam.DoFn):
     def __init__(self, directory: str, num_shards: int, fmt: str, schema, sort_key):
         self.directory, self.num_shards, self.fmt = directory, num_shards, fmt
@@ -73,14 +81,10 @@ class _WriteShard(beam.DoFn):
     def process(self, element: tuple[int, Iterable[dict]]):
         shard, rows = element
         rows = sorted(rows, key=self.sort_key)
-        suffix, encode = FORMATS[self.fmt]
-        path = shard_name(self.directory, shard, self.num_shards, suffix)
-        data = encode(rows, self.schema)
-        write_atomically(path, data)
-        yield shard, len(rows), len(data)
+        yield write_shard(self.directory, shard, self.num_shards, self.fmt, self.schema, rows)
 
 
-def _finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, schema) -> dict:
+def finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, schema) -> dict:
     """Write the empty shards, delete files of earlier runs that this run does not own, and
     write `_manifest.json` (rows and bytes per shard) for reports and downstream readers."""
     suffix, encode = FORMATS[fmt]
@@ -146,5 +150,5 @@ class WriteShards(beam.PTransform):
             | "GroupByShard" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(_WriteShard(directory, n, fmt, schema, self.sort_key))
             | "Collect" >> beam.combiners.ToList()
-            | "Finalize" >> beam.Map(_finalize, directory, n, fmt, schema)
+            | "Finalize" >> beam.Map(finalize, directory, n, fmt, schema)
         )

@@ -30,7 +30,7 @@ from filters.urls import normalize_url
 from filters.wikiarticle import article_decision, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
 from pipelines import accounting, options
-from pipelines.shards import WriteShards
+from pipelines.shards import WriteShards, finalize, shard_of, write_shard
 from pipelines.wikidump import (
     DEFAULT_MAX_PAGE_BYTES,
     DeadLetter,
@@ -207,105 +207,87 @@ def _preference(article: dict) -> tuple:
     )
 
 
-class NewestRevision(beam.CombineFn):
-    """One article per id (two dumps of a language may hold the same page): (newest, copies)."""
+class WriteArticles(beam.DoFn):
+    """One shard of articles → its documents and openings shards, written side by side.
 
-    def create_accumulator(self):
-        return None, 0
+    Two dumps of a language may hold the same page: one article per id is kept, the newest
+    revision, and the other copies are counted. Doing it here, where a shard's articles are
+    together anyway, saves shuffling every article's text a second time.
+    """
 
-    def add_input(self, acc, article):
-        best, n = acc
-        return (
-            article if best is None or _preference(article) > _preference(best) else best
-        ), n + 1
-
-    def merge_accumulators(self, accumulators):
-        best, total = None, 0
-        for candidate, n in accumulators:
-            total += n
-            if candidate is not None and (
-                best is None or _preference(candidate) > _preference(best)
-            ):
-                best = candidate
-        return best, total
-
-    def extract_output(self, acc):
-        return acc
-
-
-class SplitArticle(beam.DoFn):
-    """The chosen article → document, opening and reference rows; the other copies counted."""
-
-    def __init__(self, write_rejects: bool):
-        self.write_rejects = write_rejects
+    def __init__(self, out: str, num_shards: int, write_rejects: bool):
+        self.out, self.num_shards, self.write_rejects = out, num_shards, write_rejects
 
     def process(self, element):
-        doc_id, (article, copies) = element
-        lang = article["language"]
-        accounting.count(SOURCE, lang, "kept")
-        if copies > 1:
-            accounting.count(SOURCE, lang, "dropped_duplicate", copies - 1)
-            if self.write_rejects:
-                reject = {"id": doc_id, "title": article["title"], "reason": "duplicate"}
-                for _ in range(copies - 1):
-                    yield beam.pvalue.TaggedOutput("rejects", reject)
-        yield {k: v for k, v in article.items() if k not in ("opening", "references", "file")}
-        if article["opening"]:
-            yield beam.pvalue.TaggedOutput(
-                "openings", {"id": doc_id, "language": lang, "text": article["opening"]}
-            )
-        for raw in article["references"]:
-            url = normalize_url(raw)
-            if url:
-                row = {"url": url, "raw_url": raw, "id": doc_id, "title": article["title"]}
-                yield beam.pvalue.TaggedOutput("references", {**row, "language": lang})
-
-
-class CleanArticles(beam.PTransform):
-    """Work items → documents, openings, references, dead letters and rejects."""
-
-    def __init__(self, max_page_bytes: int, write_rejects: bool):
-        super().__init__()
-        self.max_page_bytes, self.write_rejects = max_page_bytes, write_rejects
-
-    def expand(self, items):
-        read = items | "ReadAndClean" >> beam.ParDo(
-            ReadAndClean(self.max_page_bytes, self.write_rejects)
-        ).with_outputs("dead", "rejects", main="articles")
-        split = (
-            read.articles
-            | "NewestRevision" >> beam.CombinePerKey(NewestRevision())
-            | "Split"
-            >> beam.ParDo(SplitArticle(self.write_rejects)).with_outputs(
-                "openings", "references", "rejects", main="documents"
-            )
+        shard, articles = element
+        chosen: dict[str, tuple[dict, int]] = {}
+        for article in articles:
+            best, copies = chosen.get(article["id"], (None, 0))
+            if best is None or _preference(article) > _preference(best):
+                best = article
+            chosen[article["id"]] = (best, copies + 1)
+        documents, openings = [], []
+        for doc_id in sorted(chosen):
+            article, copies = chosen[doc_id]
+            lang = article["language"]
+            accounting.count(SOURCE, lang, "kept")
+            if copies > 1:
+                accounting.count(SOURCE, lang, "dropped_duplicate", copies - 1)
+                if self.write_rejects:
+                    reject = {"id": doc_id, "title": article["title"], "reason": "duplicate"}
+                    for _ in range(copies - 1):
+                        yield beam.pvalue.TaggedOutput("rejects", reject)
+            documents.append({k: article[k] for k in DOCUMENT_SCHEMA.names})
+            if article["opening"]:
+                openings.append({"id": doc_id, "language": lang, "text": article["opening"]})
+            for raw in article["references"]:
+                url = normalize_url(raw)
+                if url:
+                    row = {"url": url, "raw_url": raw, "id": doc_id, "title": article["title"]}
+                    yield beam.pvalue.TaggedOutput("references", {**row, "language": lang})
+        n = self.num_shards
+        yield beam.pvalue.TaggedOutput(
+            "documents",
+            write_shard(f"{self.out}/documents", shard, n, "parquet", DOCUMENT_SCHEMA, documents),
         )
-        rejects = (read.rejects, split.rejects) | "AllRejects" >> beam.Flatten()
-        return {
-            "documents": split.documents,
-            "openings": split.openings,
-            "references": split.references,
-            "dead": read.dead,
-            "rejects": rejects,
-        }
+        yield beam.pvalue.TaggedOutput(
+            "openings",
+            write_shard(f"{self.out}/openings", shard, n, "parquet", OPENING_SCHEMA, openings),
+        )
+
+
+def _finalize(written, name: str, schema: pa.Schema, args) -> beam.PTransform:
+    directory = f"{args.output}/{name}"
+    return (
+        written
+        | f"Collect{name}" >> beam.combiners.ToList()
+        | f"Finalize{name}" >> beam.Map(finalize, directory, args.num_shards, "parquet", schema)
+    )
 
 
 def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args) -> None:
-    out = args.output
-    results = (
+    out, n = args.output, args.num_shards
+    read = (
         pipeline
         | "WorkItems" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()
-        | "CleanArticles" >> CleanArticles(args.max_page_bytes, args.write_rejects)
+        | "ReadAndClean"
+        >> beam.ParDo(ReadAndClean(args.max_page_bytes, args.write_rejects)).with_outputs(
+            "dead", "rejects", main="articles"
+        )
     )
-    n = args.num_shards
-    results["documents"] | "WriteDocuments" >> WriteShards(
-        f"{out}/documents", n, schema=DOCUMENT_SCHEMA
+    written = (
+        read.articles
+        | "KeyByShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv[1]))
+        | "GroupByShard" >> beam.GroupByKey()
+        | "WriteArticles"
+        >> beam.ParDo(WriteArticles(out, n, args.write_rejects)).with_outputs(
+            "documents", "openings", "references", "rejects"
+        )
     )
-    results["openings"] | "WriteOpenings" >> WriteShards(
-        f"{out}/openings", n, schema=OPENING_SCHEMA
-    )
-    results["references"] | "WriteReferences" >> WriteShards(
+    _finalize(written.documents, "documents", DOCUMENT_SCHEMA, args)
+    _finalize(written.openings, "openings", OPENING_SCHEMA, args)
+    written.references | "WriteReferences" >> WriteShards(
         f"{out}/references",
         n,
         key="url",
@@ -314,7 +296,7 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
     )
     unreadable = pipeline | "UnreadableDumps" >> beam.Create(dead) | beam.Map(_count_input_error)
     (
-        (results["dead"], unreadable)
+        (read.dead, unreadable)
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters"
         >> WriteShards(
@@ -326,8 +308,13 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
         )
     )
     if args.write_rejects:
-        results["rejects"] | "WriteRejects" >> WriteShards(
-            f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
+        (
+            (read.rejects, written.rejects)
+            | "AllRejects" >> beam.Flatten()
+            | "WriteRejects"
+            >> WriteShards(
+                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
+            )
         )
 
 

@@ -52,9 +52,16 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
     items, dead = wikipedia.plan([str(path)], ["en"], 1)
     assert dead == [] and len(items) == 1
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create(items) | wikipedia.CleanArticles(1 << 20, True)
+        out = (
+            p
+            | beam.Create(items)
+            | beam.ParDo(wikipedia.ReadAndClean(1 << 20, True)).with_outputs(
+                "dead", "rejects", main="articles"
+            )
+        )
         assert_that(
-            out["documents"] | "doc" >> beam.Map(lambda d: (d["id"], d["text"], d["url"])),
+            out.articles
+            | "art" >> beam.Map(lambda kv: (kv[0], kv[1]["text"], kv[1]["url"], kv[1]["opening"])),
             equal_to(
                 [
                     (
@@ -62,25 +69,19 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
                         "Foo is a thing that people cite.\n\n"
                         "History\nFoo was made in 1900.\n\nThings",
                         "https://en.wikipedia.org/wiki/Foo",
+                        "Foo is a thing that people cite.",
                     )
                 ]
             ),
-            label="documents",
+            label="articles",
         )
         assert_that(
-            out["openings"] | "op" >> beam.Map(lambda d: (d["id"], d["text"])),
-            equal_to([("wikipedia/en/1", "Foo is a thing that people cite.")]),
-            label="openings",
-        )
-        assert_that(
-            out["references"] | "ref" >> beam.Map(lambda d: (d["url"], d["id"])),
-            equal_to(
-                [("example.com/foo", "wikipedia/en/1"), ("news.example.org/a", "wikipedia/en/1")]
-            ),
+            out.articles | "refs" >> beam.FlatMap(lambda kv: kv[1]["references"]),
+            equal_to(["https://www.example.com/foo?utm_source=x", "http://news.example.org/a"]),
             label="references",
         )
         assert_that(
-            out["rejects"] | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
+            out.rejects | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
             equal_to(
                 [
                     ("wikipedia/en/2", "redirect"),
@@ -90,6 +91,24 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
             ),
             label="rejects",
         )
+        assert_that(out.dead, equal_to([]), label="dead")
+
+
+def test_written_outputs_of_one_article(tmp_path):
+    path = write_bz2(
+        tmp_path / "enwiki-x-pages-articles.xml.bz2", dump_xml([page_xml(1, "Foo", ARTICLE)])
+    )
+    out = tmp_path / "out"
+    report = wikipedia.main(["--dumps", str(path), "--output", str(out), "--num_shards", "2"])
+    assert report["totals"] == {"read": 1, "kept": 1}
+    assert [
+        (r["id"], r["title"], r["page_id"], r["revision_id"]) for r in _rows(out / "documents")
+    ] == [("wikipedia/en/1", "Foo", 1, 10)]
+    assert [r["text"] for r in _rows(out / "openings")] == ["Foo is a thing that people cite."]
+    assert [(r["url"], r["raw_url"]) for r in _rows(out / "references")] == [
+        ("example.com/foo", "https://www.example.com/foo?utm_source=x"),
+        ("news.example.org/a", "http://news.example.org/a"),
+    ]
 
 
 def test_a_page_in_two_dumps_keeps_its_newest_revision(tmp_path):
