@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> dict:
     pipeline = beam.Pipeline(options=pipeline_options)
     build(pipeline, items, dead, args)
     result = pipeline.run()
+    if pipeline_options.get_all_options().get("dry_run"):
+        log.info("dry run: the job graph was built and not submitted")
+        return {"dry_run": True, "work_items": len(items)}
     result.wait_until_finish()
     wall = time.time() - started
 

@@ -232,3 +232,16 @@ def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_st
     _run(dumps, a, "--num_shards=2")
     _run(dumps, a)
     assert _tree(a) == tree
+
+
+def test_dataflow_job_builds_offline_with_dry_run(tmp_path, sample):
+    dump = str(sample / "wikipedia/enwiki-sample-pages-articles-multistream.xml.bz2")
+    beam_args = [
+        "--runner=DataflowRunner",
+        "--project=demo-project",
+        "--region=us-central1",
+        "--temp_location=gs://demo-bucket/tmp",
+        "--dry_run=True",
+    ]
+    report = wikipedia.main(["--dumps", dump, "--output", "gs://demo-bucket/out", *beam_args])
+    assert report == {"dry_run": True, "work_items": 3}
