@@ -1,0 +1,271 @@
+"""Global line dedup in Beam: exact results, hot lines, earlier runs, hash-set files, reruns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines import accounting
+from pipelines.linededup import (
+    HASH_DTYPE,
+    LineDedup,
+    ReadHashSet,
+    WriteHashSet,
+    dedup_document,
+    read_hash_set,
+    to_int64,
+)
+from pipelines.shards import WriteShards
+
+SOURCE = "test_linededup"
+
+
+def h64(normalised: str) -> int:
+    """The pipeline's int64 form of CCNet's hash of an already normalised line."""
+    digest = hashlib.sha1(normalised.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little", signed=True)
+
+
+DOCS = [
+    {
+        "id": "d1",
+        "url": "http://a/1",
+        "raw_content": "Welcome to our site\nAlpha story begins\nAccept cookies 2021\n"
+        "Alpha story begins\n\nThe end",
+    },
+    {
+        "id": "d2",
+        "url": "http://b/2",
+        "raw_content": "welcome to our SITE\nBeta news today\naccept COOKIES 1999",
+    },
+    {"id": "d3", "url": "http://c/3", "raw_content": "Gamma recipe\n  \nSubscribe now"},
+    {"id": "d4", "url": "http://a/4", "raw_content": "Welcome to our site\nAccept cookies 3000"},
+    {
+        "id": "d5",
+        "url": "http://d/5",
+        "raw_content": "Delta poem\nsubscribe NOW",
+        "nlines": 7,
+        "length": 99,
+    },
+]
+
+
+def _summary(doc: dict) -> tuple:
+    return (
+        doc["id"],
+        doc["url"],
+        doc["raw_content"],
+        doc["line_ids"],
+        doc["nlines"],
+        doc["length"],
+        doc["original_nlines"],
+        doc["original_length"],
+    )
+
+
+EXPECTED_DOCS = [
+    ("d1", "http://a/1", "Alpha story begins\nThe end", [1, 5], 2, 26, 6, 86),
+    ("d2", "http://b/2", "Beta news today", [1], 1, 15, 3, 55),
+    ("d3", "http://c/3", "Gamma recipe", [0], 1, 12, 3, 29),
+    ("d5", "http://d/5", "Delta poem", [0], 1, 10, 7, 99),
+]
+EXPECTED_HASHES = [
+    (h64("welcome to our site"), True),
+    (h64("accept cookies 0000"), True),
+    (h64("subscribe now"), True),
+    (h64("alpha story begins"), False),
+    (h64("the end"), False),
+    (h64("beta news today"), False),
+    (h64("gamma recipe"), False),
+    (h64("delta poem"), False),
+]
+
+
+@pytest.mark.parametrize("hot_threshold", [2, 3, 10_000])
+def test_exact_kept_lines_line_ids_hashes_and_counts(hot_threshold):
+    # 2: every duplicate is decided by the side input; 3: lines in 3 documents are, the line in 2
+    # goes through the per-hash join; 10,000: everything goes through the join.
+    p = BeamTestPipeline(runner="FnApiRunner")
+    out = p | beam.Create(DOCS) | LineDedup(SOURCE, "en", hot_threshold=hot_threshold)
+    assert_that(out["documents"] | beam.Map(_summary), equal_to(EXPECTED_DOCS), label="documents")
+    assert_that(out["hashes"], equal_to(EXPECTED_HASHES), label="hashes")
+    result = p.run()
+    assert accounting.counters(result, SOURCE) == {"en": {"dropped_dedup_empty": 1}}
+
+
+def test_a_hot_boilerplate_line_leaves_every_document():
+    footer = "Home | About us | Contact | © 2024 Example Inc."
+    stories = [f"Story {chr(65 + i % 26)}{chr(65 + i // 26)}" for i in range(60)]
+    docs = [
+        {"id": f"p{i:03d}", "raw_content": f"{footer}\n{story}"} for i, story in enumerate(stories)
+    ]
+    docs.append({"id": "only-footer", "raw_content": f"  {footer.upper()}  "})
+    expected = [(f"p{i:03d}", story, [1]) for i, story in enumerate(stories)]
+    p = BeamTestPipeline(runner="FnApiRunner")
+    out = p | beam.Create(docs) | LineDedup(SOURCE, hot_key_fanout=4, hot_threshold=20)
+    assert_that(
+        out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
+        equal_to(expected),
+    )
+    assert_that(
+        out["hashes"] | beam.Filter(lambda hd: hd[1]) | beam.Keys(),
+        equal_to([h64("home | about us | contact | © 0000 example inc.")]),
+        label="duplicated",
+    )
+    result = p.run()
+    assert accounting.counters(result, SOURCE) == {"dedup": {"dropped_dedup_empty": 1}}
+
+
+def test_hashes_of_an_earlier_run_remove_lines_from_a_file_pattern_or_a_pcollection(tmp_path):
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        earlier = p | beam.Create(DOCS) | LineDedup(SOURCE)
+        earlier["hashes"] | WriteHashSet(str(tmp_path / "hashes"), 2)
+    later = [
+        {"id": "n1", "raw_content": "The END\nFresh line"},  # "the end": once in the earlier run
+        {"id": "n2", "raw_content": "Beta news today\nDelta poem"},  # nothing left
+        {"id": "n3", "raw_content": "Brand new\nbrand NEW"},
+    ]
+    expected = [("n1", "Fresh line", [1]), ("n3", "Brand new", [0])]
+    pattern = str(tmp_path / "hashes" / "part-*.npy")
+    for from_files in (True, False):
+        p = BeamTestPipeline(runner="FnApiRunner")
+        previous = (
+            pattern if from_files else p | "Earlier" >> beam.Create([h for h, _ in EXPECTED_HASHES])
+        )
+        out = p | beam.Create(later) | LineDedup(SOURCE, previous_hashes=previous)
+        assert_that(
+            out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
+            equal_to(expected),
+        )
+        # The run's own hash set records what it saw, not what it inherited.
+        assert_that(
+            out["hashes"],
+            equal_to(
+                [
+                    (h64(s), False)
+                    for s in ("the end", "fresh line", "beta news today", "delta poem", "brand new")
+                ]
+            ),
+            label="hashes",
+        )
+        result = p.run()
+        assert accounting.counters(result, SOURCE) == {"dedup": {"dropped_dedup_empty": 1}}
+
+
+def test_previous_hashes_that_match_no_file_fail_the_run(tmp_path):
+    p = BeamTestPipeline(runner="FnApiRunner")
+    _ = p | beam.Create(DOCS) | LineDedup(SOURCE, previous_hashes=str(tmp_path / "no/*.npy"))
+    with pytest.raises(BeamIOError, match=r"Empty match for pattern .*/no/"):
+        p.run()
+
+
+def test_hash_set_files_round_trip_sorted_by_range_and_rewritten_cleanly(tmp_path):
+    rng = np.random.default_rng(7)
+    values = [int(v) for v in rng.integers(-(2**63), 2**63 - 1, size=500, dtype=np.int64)]
+    values += [-(2**63), -1, 0, 2**63 - 1]
+    pairs = [(v, i % 3 == 0) for i, v in enumerate(values)]
+    directory = tmp_path / "hashes"
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        _ = p | "Stale" >> beam.Create(pairs[:10]) | "Old" >> WriteHashSet(str(directory), 5)
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        summary = p | beam.Create(pairs) | WriteHashSet(str(directory), 4)
+        assert_that(summary | beam.Map(lambda m: m["rows"]), equal_to([len(pairs)]))
+    files = sorted(directory.glob("part-*.npy"))
+    assert [f.name for f in files] == [f"part-0000{s}-of-00004.npy" for s in range(4)]
+    tables = [read_hash_set(str(f)) for f in files]
+    for shard, table in enumerate(tables):
+        assert table.dtype == HASH_DTYPE
+        assert np.all(np.diff(table["hash"].astype(object)) > 0)
+        assert np.all(table["hash"] >> np.uint64(62) == shard)  # shard s: [s, s+1) * 2**62
+    merged = np.concatenate(tables)
+    assert np.all(np.diff(merged["hash"].astype(object)) > 0)
+    assert sorted(
+        zip(merged["hash"].view(np.int64).tolist(), merged["duplicated"].tolist(), strict=True)
+    ) == sorted(pairs)
+    assert merged["hash"][0] == 0 and merged["hash"][-1] == 2**64 - 1
+    manifest = json.loads((directory / "_manifest.json").read_text())
+    assert manifest["rows"] == len(pairs) and manifest["num_shards"] == 4
+    assert [s["rows"] for s in manifest["shards"]] == [len(t) for t in tables]
+    assert sorted(f.name for f in directory.iterdir()) == ["_manifest.json"] + [
+        f.name for f in files
+    ]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        assert_that(p | ReadHashSet(str(directory / "part-*.npy")), equal_to(values))
+
+    np.save(tmp_path / "plain.npy", np.arange(3, dtype=np.uint64))
+    with pytest.raises(ValueError, match=r"plain\.npy: dtype uint64 is not a hash set"):
+        read_hash_set(str(tmp_path / "plain.npy"))
+
+
+def test_an_empty_hash_set_still_writes_every_shard(tmp_path):
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        _ = p | beam.Create([]) | WriteHashSet(str(tmp_path), 2)
+    tables = [read_hash_set(str(f)) for f in sorted(tmp_path.glob("part-*.npy"))]
+    assert [len(t) for t in tables] == [0, 0]
+
+
+def test_dedup_document_sets_ccnet_fields_and_takes_int64_hashes():
+    doc = {"id": "x", "raw_content": "Keep me\nDrop me\n\nkeep ME"}
+    out, decision = dedup_document(doc, [h64("drop me")])
+    assert decision.keep
+    assert out == {
+        "id": "x",
+        "raw_content": "Keep me",
+        "nlines": 1,
+        "length": 7,
+        "original_nlines": 4,
+        "original_length": 24,
+        "line_ids": [0],
+    }
+    assert h64("drop me") < 0 and to_int64(h64("drop me") % 2**64) == h64("drop me")
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(f.relative_to(directory)): f.read_bytes()
+        for f in sorted(directory.rglob("*"))
+        if f.is_file()
+    }
+
+
+# Digits all normalise to "0", so the lines that must differ differ by letters.
+UNIQUE = [f"unique {a}{b}" for a in "abcdefgh" for b in "xyz"]
+
+
+def _run(out: Path, *beam_args: str) -> None:
+    # Each "topic" line is in two documents (the per-hash join), the footer in all 24 (hot).
+    docs = [
+        {
+            "id": f"doc{k:02d}",
+            "raw_content": f"topic {'abcdefghijkl'[k % 12]}\nshared footer\n{unique}",
+        }
+        for k, unique in enumerate(UNIQUE)
+    ]
+    options = PipelineOptions(["--runner=FnApiRunner", *beam_args])
+    with BeamTestPipeline(runner="FnApiRunner", options=options) as p:
+        out_ = p | beam.Create(docs) | LineDedup(SOURCE, hot_threshold=6)
+        out_["documents"] | WriteShards(str(out / "documents"), 2, fmt="jsonl")
+        out_["hashes"] | WriteHashSet(str(out / "hashes"), 3)
+
+
+def test_in_memory_and_multiprocessing_runs_write_identical_files(tmp_path):
+    _run(tmp_path / "a")
+    _run(tmp_path / "b", "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    tree = _tree(tmp_path / "a")
+    assert tree == _tree(tmp_path / "b")
+    docs = [
+        json.loads(line)
+        for name, data in tree.items()
+        if name.startswith("documents/part")
+        for line in data.splitlines()
+    ]
+    assert sorted(d["raw_content"] for d in docs) == UNIQUE
