@@ -1,5 +1,10 @@
 """Build the bundled sample corpus, deterministically and offline, from registry packages.
 
+CommonCrawl: about 2,200 real web pages in six main languages (Python's documentation, the
+LibreOffice help in six languages, news pages from newspaper4k's tests, pywb's iana.org crawl;
+see pipelines/ccsample.py) written as WARC files by the project and turned into WET files by its
+own WARC→WET step (pipelines/warc2wet.py), the way Common Crawl publishes both.
+
 Wikipedia: the real English and Bulgarian dump excerpts shipped as test data in the `gensim`
 wheel, as single-stream dumps and as multistream copies (bz2 streams of 100 pages plus the
 `-multistream-index.txt.bz2` index, the layout Wikimedia publishes), so the parallel reader runs
@@ -20,6 +25,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from pipelines.ccsample import WebPage, collect_pages
+from pipelines.warc import WarcWriter
+from pipelines.warc2wet import convert, wet_name
 from pipelines.wikidump import split_dump, write_multistream
 
 log = logging.getLogger("sample")
@@ -37,6 +45,8 @@ WIKI_DUMPS = [
     ("bgwiki-latest-pages-articles-shortened.xml.bz2", "bgwiki-sample", "utf-16"),
 ]
 PAGES_PER_STREAM = 100
+CC_FILES = 4  # WARC (and WET) files the web pages are spread over, like a crawl's segments
+CC_PREFIX = "CC-SAMPLE"
 
 
 def fetch_wheel(name: str, version: str, cache: Path) -> Path:
@@ -87,6 +97,45 @@ def build_wikipedia(wheel: Path, out: Path) -> list[dict]:
     return entries
 
 
+def _http_response(page: WebPage) -> bytes:
+    head = "".join(f"{name}: {value}\r\n" for name, value in page.headers)
+    return f"HTTP/1.1 200 OK\r\n{head}\r\n".encode("latin-1") + page.html
+
+
+def build_commoncrawl(cache: Path, out: Path) -> list[dict]:
+    """Real web pages written as WARC files by the project, then WET by its own WARC→WET step.
+
+    Pages are spread over the files by a hash of their URL, as a crawl's segments mix sites.
+    """
+    pages = collect_pages(cache)
+    warc_dir, wet_dir = out / "warc", out / "wet"
+    warc_dir.mkdir(parents=True, exist_ok=True)
+    wet_dir.mkdir(parents=True, exist_ok=True)
+    groups: list[list[WebPage]] = [[] for _ in range(CC_FILES)]
+    for page in pages:
+        digest = hashlib.blake2b(page.url.encode(), digest_size=8).digest()
+        groups[int.from_bytes(digest, "little") % CC_FILES].append(page)
+    entries = []
+    for i, group in enumerate(groups):
+        name = f"{CC_PREFIX}-{i:05d}.warc.gz"
+        warc = warc_dir / name
+        with WarcWriter(str(warc)) as writer:
+            writer.warcinfo(
+                {"software": "llama-corpus sample", "format": "WARC File Format 1.0"},
+                date=min(p.fetch_date for p in group),
+                filename=name,
+            )
+            for page in group:
+                writer.response(page.url, _http_response(page), date=page.fetch_date)
+        wet = wet_dir / wet_name(warc)
+        counts = convert(str(warc), str(wet))
+        for path, records in ((warc, len(group)), (wet, counts["converted"])):
+            entry = {"file": f"commoncrawl/{path.parent.name}/{path.name}", "records": records}
+            entries.append({**entry, "sha256": _sha256(path)})
+        log.info("commoncrawl: %s (%d pages, %s)", name, len(group), dict(counts))
+    return entries
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/sample", help="sample directory")
@@ -96,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     wheel = fetch_wheel(*GENSIM, Path(args.cache))
     files = build_wikipedia(wheel, out / "wikipedia")
+    files += build_commoncrawl(Path(args.cache), out / "commoncrawl")
     manifest = {"sources": {"gensim": f"{GENSIM[0]}=={GENSIM[1]}"}, "files": files}
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     log.info("sample written to %s (%d files)", out, len(files))
