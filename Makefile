@@ -24,6 +24,8 @@ LANG     ?= en
 LM_TEXT  ?= auto
 LM_DOCS  ?= 1000000
 LM_VOCAB ?= 65536
+# WET files the perplexity cut-offs are computed on (a sample of the crawl to be mined).
+CUTOFF_WET ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
 PYTEST_ARGS ?=
 
 KENLM_VERSION := 0.3.0
@@ -71,8 +73,9 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 	$(PIP) download --quiet --no-deps --no-binary kenlm --no-build-isolation kenlm==$(KENLM_VERSION) -d build/kenlm
 	tar xzf build/kenlm/kenlm-$(KENLM_VERSION).tar.gz -C build/kenlm
 	cmake -S build/kenlm/kenlm-$(KENLM_VERSION) -B build/kenlm/build -DCMAKE_BUILD_TYPE=Release \
-	      -DKENLM_MAX_ORDER=6 >build/kenlm/cmake.log
-	cmake --build build/kenlm/build --target lmplz build_binary query -j $(NPROC) >build/kenlm/build.log
+	      -DKENLM_MAX_ORDER=6 >build/kenlm/cmake.log 2>&1
+	cmake --build build/kenlm/build --target lmplz build_binary query -j $(NPROC) >build/kenlm/build.log 2>&1 \
+	  || { tail -n 30 build/kenlm/build.log; exit 1; }
 	install -m 755 build/kenlm/build/bin/build_binary build/kenlm/build/bin/query $(VENV)/bin/
 	install -m 755 build/kenlm/build/bin/lmplz $(VENV)/bin/
 
@@ -91,10 +94,12 @@ wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) 
 	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 
-lm: setup ## SentencePiece + KenLM language model for LANG from the Wikipedia output
+lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LANG's SentencePiece + KenLM models and perplexity cut-offs
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
 	$(PY) -m pipelines.lm --lang $(LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
 	      --text $(LM_TEXT) --max_docs $(LM_DOCS) --vocab_size $(LM_VOCAB)
+	$(PY) -m pipelines.cutoffs --lang $(LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
+	      --lid $(MODELS)/lid.176.ftz
 
 lint: $(STAMPS)/deps ## ruff lint and format check
 	$(VENV)/bin/ruff check .

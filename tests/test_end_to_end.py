@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
+from filters.buckets import Cutoffs
 from filters.perplexity import PerplexityScorer
 
 ANARCHISM_LEAD = (
@@ -27,7 +28,7 @@ def _make(*args: str) -> str:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+    return proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,16 @@ def test_make_lm_trains_a_model_that_prefers_real_text(runs):
     real, scrambled = scorer.score(ANARCHISM_LEAD), scorer.score(shuffled)
     assert real.lines == 1 and real.length > len(words)
     assert real.perplexity < scrambled.perplexity / 3
+
+
+def test_make_lm_computes_cutoffs_on_the_crawl_sample(runs):
+    out, _, log = runs
+    cutoffs = Cutoffs.load(out / "models/lm/en.cutoffs.json")
+    assert cutoffs.language == "en" and 500 <= cutoffs.documents <= 705  # English pages ≥ 300 chars
+    assert 0 < cutoffs.head < cutoffs.middle
+    assert f"en: {cutoffs.documents} crawl documents" in log
+    png = (out / "models/lm/en.perplexity.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
 def test_second_make_does_no_setup_work():
