@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
@@ -38,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.base import Decision
 from filters.dedup import dedup_lines, document_hashes
 from pipelines import accounting
-from pipelines.shards import MANIFEST, shard_name, write_atomically
+from pipelines.shards import remove_stale, shard_name, write_atomically, write_manifest
 
 HASH_DTYPE: Final = np.dtype([("hash", "<u8"), ("duplicated", "?")])
 HASH_SUFFIX: Final = ".npy"
@@ -240,15 +239,7 @@ class _WriteHashShard(beam.DoFn):
 
 def _finalize_hash_set(written: list[tuple[int, int, int]], directory: str, n: int) -> dict:
     """Delete files of earlier runs that this one does not own; write `_manifest.json`."""
-    expected = {shard_name(directory, s, n, HASH_SUFFIX) for s in range(n)}
-    stale = [
-        m.path
-        for pattern in (f"part-*-of-*{HASH_SUFFIX}", f".tmp-*{HASH_SUFFIX}")
-        for m in FileSystems.match([FileSystems.join(directory, pattern)])[0].metadata_list
-        if m.path not in expected
-    ]
-    if stale:
-        FileSystems.delete(stale)
+    remove_stale(directory, n, HASH_SUFFIX)
     shards = [{"shard": s, "rows": r, "bytes": b} for s, r, b in sorted(written)]
     manifest = {
         "format": "npy",
@@ -258,8 +249,7 @@ def _finalize_hash_set(written: list[tuple[int, int, int]], directory: str, n: i
         "bytes": sum(s["bytes"] for s in shards),
         "shards": shards,
     }
-    body = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
-    write_atomically(FileSystems.join(directory, MANIFEST), body)
+    write_manifest(directory, manifest)
     return manifest
 
 

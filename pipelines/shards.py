@@ -94,6 +94,20 @@ def finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, sc
             data = encode([], schema)
             write_atomically(shard_name(directory, shard, num_shards, suffix), data)
             done[shard] = (0, len(data))
+    remove_stale(directory, num_shards, suffix)
+    manifest = {
+        "format": fmt,
+        "num_shards": num_shards,
+        "rows": sum(r for r, _ in done.values()),
+        "bytes": sum(b for _, b in done.values()),
+        "shards": [{"shard": s, "rows": done[s][0], "bytes": done[s][1]} for s in sorted(done)],
+    }
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def remove_stale(directory: str, num_shards: int, suffix: str) -> None:
+    """Delete shards this run does not own (an earlier run's other shard count) and temp files."""
     expected = {shard_name(directory, s, num_shards, suffix) for s in range(num_shards)}
     stale = [
         m.path
@@ -103,16 +117,11 @@ def finalize(written: list[tuple[int, int, int]], directory, num_shards, fmt, sc
     ]
     if stale:
         FileSystems.delete(stale)
-    manifest = {
-        "format": fmt,
-        "num_shards": num_shards,
-        "rows": sum(r for r, _ in done.values()),
-        "bytes": sum(b for _, b in done.values()),
-        "shards": [{"shard": s, "rows": done[s][0], "bytes": done[s][1]} for s in sorted(done)],
-    }
+
+
+def write_manifest(directory: str, manifest: dict) -> None:
     body = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
     write_atomically(FileSystems.join(directory, MANIFEST), body)
-    return manifest
 
 
 class WriteShards(beam.PTransform):
