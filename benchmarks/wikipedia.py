@@ -28,11 +28,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from filters.wikitext import WikitextCleaner  # noqa: E402
-from pipelines.wikidump import (  # noqa: E402
+from filters.wikitext import WikitextCleaner
+from pipelines.wikidump import (
     RawPage,
     read_pages,
     split_dump,
@@ -40,6 +37,7 @@ from pipelines.wikidump import (  # noqa: E402
     write_multistream,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DUMP = ROOT / "data/sample/wikipedia/enwiki-sample-pages-articles.xml.bz2"
 _ID = re.compile(rb"<id>(\d+)</id>")
 
