@@ -26,6 +26,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
+from filters.base import Decision
 from filters.urls import normalize_url
 from filters.wikiarticle import article_decision, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
@@ -156,7 +157,7 @@ class ReadAndClean(beam.DoFn):
             try:
                 cleaned = cleaner.clean(page.text)
             except Exception as exc:  # a cleaner bug must cost one page, not the run
-                decision = decision.drop("clean_error")
+                decision = Decision.drop("clean_error")
                 error = f"{type(exc).__name__}: {exc}"
                 record = DeadLetter(
                     page.file,
@@ -171,7 +172,7 @@ class ReadAndClean(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("dead", {**record.to_record(), "language": lang})
             else:
                 if not cleaned.text:
-                    decision = decision.drop("empty")
+                    decision = Decision.drop("empty")
         if not decision.keep:
             accounting.count(SOURCE, lang, f"dropped_{decision.reason}")
             if self.write_rejects:

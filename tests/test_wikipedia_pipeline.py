@@ -11,6 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import dump_xml, page_xml, write_bz2
 
+from filters.wikitext import WikitextCleaner
 from pipelines import wikipedia
 from pipelines.wikidump import write_multistream
 
@@ -245,3 +246,22 @@ def test_dataflow_job_builds_offline_with_dry_run(tmp_path, sample):
     ]
     report = wikipedia.main(["--dumps", dump, "--output", "gs://demo-bucket/out", *beam_args])
     assert report == {"dry_run": True, "work_items": 3}
+
+
+def test_a_cleaner_failure_costs_one_page(tmp_path, monkeypatch):
+    real_clean = WikitextCleaner.clean
+
+    def clean(self, text):
+        if "BOOM" in text:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_clean(self, text)
+
+    monkeypatch.setattr(WikitextCleaner, "clean", clean)
+    pages = [page_xml(1, "Fine", "Fine text."), page_xml(2, "Boom", "BOOM {{x}}")]
+    path = write_bz2(tmp_path / "enwiki-x-pages-articles.xml.bz2", dump_xml(pages))
+    out = tmp_path / "out"
+    report = wikipedia.main(["--dumps", str(path), "--output", str(out)])
+    assert report["totals"] == {"read": 2, "kept": 1, "dropped_clean_error": 1}
+    (dead,) = _jsonl(out / "dead_letter")
+    assert (dead["reason"], dead["page_id"], dead["title"]) == ("clean_error", 2, "Boom")
+    assert dead["error"] == "RecursionError: maximum recursion depth exceeded"
