@@ -8,6 +8,7 @@ PY      := $(VENV)/bin/python
 PIP     := $(VENV)/bin/pip
 STAMPS  := $(VENV)/.stamps
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
+comma   := ,
 
 # ---- variables users set -------------------------------------------------------------------
 OUTPUT   ?= out
@@ -19,6 +20,9 @@ BEAM_ARGS ?=
 # Wikipedia: dump files (local paths or globs); default: the bundled sample's multistream dumps.
 DUMPS    ?= $(SAMPLE)/wikipedia/*-multistream.xml.bz2
 SHARDS   ?= 4
+# CommonCrawl: WET files (local paths, globs, gs://...) and the languages kept.
+WET      ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
+CC_LANGS ?= en
 # Language models (make lm LANG=xx): which Wikipedia text to train on and how much.
 LANG     ?= en
 LM_TEXT  ?= auto
@@ -35,7 +39,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models wikipedia lm test lint format bench-wikipedia clean distclean help
+.PHONY: setup sample models wikipedia commoncrawl lm test lint format bench-wikipedia clean distclean help
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
@@ -92,6 +96,14 @@ $(MODELS)/lid.176.ftz: $(STAMPS)/deps pipelines/models.py
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
 	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
+	      --num_shards $(SHARDS) $(BEAM_RUN)
+
+commoncrawl: setup models $(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp) ## the CommonCrawl (CCNet) pipeline
+	@for lang in $(subst $(comma), ,$(CC_LANGS)); do \
+	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LANG=$$lang || exit 1; \
+	done
+	$(PY) -m pipelines.commoncrawl --wet $(WET) --output $(OUTPUT)/commoncrawl \
+	      --languages $(CC_LANGS) --lm_dir $(MODELS)/lm --lid_model $(MODELS)/lid.176.ftz \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 
 lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LANG's SentencePiece + KenLM models and perplexity cut-offs

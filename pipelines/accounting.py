@@ -68,8 +68,27 @@ def write_report(path: str, report: dict) -> None:
     write_atomically(path, json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
 
 
+def _outputs_table(outputs: dict[str, Any]):
+    from rich.table import Table
+
+    files = Table(title="outputs")
+    for column in ("output", "rows", "bytes", "shards", "directory"):
+        numeric = column in ("rows", "bytes", "shards")
+        files.add_column(column, justify="right" if numeric else "left")
+    for name, manifest in outputs.items():
+        if manifest:
+            files.add_row(
+                name,
+                f"{manifest['rows']:,}",
+                f"{manifest['bytes']:,}",
+                str(manifest["num_shards"]),
+                manifest["directory"],
+            )
+    return files
+
+
 def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[str, Any]) -> None:
-    """The table a user reads at the end of a run: counts per group, then the outputs."""
+    """The table a user reads at the end of a run: counts per group (language), then outputs."""
     from rich.console import Console
     from rich.table import Table
 
@@ -81,23 +100,32 @@ def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[s
         table.add_column(group, justify="right")
     table.add_column("total", justify="right", style="bold")
     for name in names:
-        table.add_row(
-            name, *(f"{groups[g].get(name, 0):,}" for g in groups), f"{all_values[name]:,}"
-        )
+        cells = [f"{groups[g].get(name, 0):,}" for g in groups]
+        table.add_row(name, *cells, f"{all_values.get(name, 0):,}")
     console = Console()
     console.print(table)
-    files = Table(title="outputs")
-    for column in ("output", "rows", "bytes", "shards", "directory"):
-        files.add_column(
-            column, justify="right" if column in ("rows", "bytes", "shards") else "left"
-        )
-    for name, manifest in outputs.items():
-        if manifest:
-            files.add_row(
-                name,
-                f"{manifest['rows']:,}",
-                f"{manifest['bytes']:,}",
-                str(manifest["num_shards"]),
-                manifest["directory"],
-            )
-    console.print(files)
+    console.print(_outputs_table(outputs))
+
+
+def print_stages(
+    title: str, stages: dict[str, dict[str, int]], outputs: dict[str, Any], notes: list[str]
+) -> None:
+    """The end-of-run table of a staged pipeline: one row per stage and count, then outputs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("stage", "count", "documents"):
+        table.add_column(column, justify="right" if column == "documents" else "left")
+    for stage, values in stages.items():
+        for name, value in values.items():
+            table.add_row(stage, name, f"{value:,}")
+    all_values = totals(stages)
+    check = invariant(all_values)
+    table.add_row("total", "read", f"{check['read']:,}", style="bold")
+    table.add_row("total", "kept + dropped", f"{check['kept_plus_dropped']:,}", style="bold")
+    console = Console()
+    console.print(table)
+    console.print(_outputs_table(outputs))
+    for note in notes:
+        console.print(note)

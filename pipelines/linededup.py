@@ -115,11 +115,15 @@ class _ApplyDedup(beam.DoFn):
                 yield out
             else:
                 accounting.count(self.source, self.group, f"dropped_{decision.reason}")
+                yield beam.pvalue.TaggedOutput(
+                    "dropped", {"id": doc["id"], "reason": decision.reason}
+                )
 
 
 class LineDedup(beam.PTransform):
     """Documents (`id`, `raw_content`, ...) → {"documents": deduplicated documents,
-    "hashes": (int64 hash, held by ≥ 2 documents) for every line hash of this run}.
+    "hashes": (int64 hash, held by ≥ 2 documents) for every line hash of this run,
+    "dropped": (`id`, `reason`) of each document left with no line}.
 
     `previous_hashes`: int64 hashes of earlier runs (a PCollection, or a pattern of files that
     `WriteHashSet` wrote); a line whose hash is among them goes as a duplicate. Documents left
@@ -177,10 +181,17 @@ class LineDedup(beam.PTransform):
                 "duplicated": duplicated,
             }
             | "JoinByDocument" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_ApplyDedup(self.source, self.group))
+            | "Apply"
+            >> beam.ParDo(_ApplyDedup(self.source, self.group)).with_outputs(
+                "dropped", main="documents"
+            )
         )
         hashes = counts | "Flag" >> beam.Map(lambda hc: (hc[0], hc[1] >= 2))
-        return {"documents": deduplicated, "hashes": hashes}
+        return {
+            "documents": deduplicated.documents,
+            "hashes": hashes,
+            "dropped": deduplicated.dropped,
+        }
 
 
 def hash_shard(h: int, num_shards: int) -> int:

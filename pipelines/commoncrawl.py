@@ -1,0 +1,426 @@
+"""The CommonCrawl pipeline (CCNet, SPEC §1): WET files → deduplicated, language-identified,
+perplexity-bucketed documents.
+
+    python -m pipelines.commoncrawl --wet 'crawl/*.warc.wet.gz' --output out/commoncrawl \\
+        --direct_num_workers=2 --direct_running_mode=multi_processing
+
+Stages, each counting what it drops under a named reason (report.json: read = kept + dropped):
+  read        WET `conversion` records, key:value headers; bad records are dead letters;
+              documents under --min_length characters dropped (`too_short`)
+  dedup       every line whose normalised hash occurs in two or more documents goes from every
+              document, across the whole run (and the --previous_hashes of earlier runs)
+  lid         fastText lid.176 on the kept lines joined by a space (`language`, `language_score`)
+  perplexity  SentencePiece + KenLM per line; head/middle/tail by the cut-offs `make lm` computed
+              on a crawl sample; buckets not in --keep_buckets dropped (`bucket_<name>`)
+  wikiref     with --wikiref_model: `wiki_prob`, dropped under --wikiref_threshold (`wikiref`)
+  docdedup    exact duplicates by WET digest: the first by (cc_segment, id) is kept
+Outputs under --output: documents/<lang>_<bucket>/part-*.parquet, hashes/ (the run's line-hash
+set), dead_letter/, rejected/ (--write_rejects), perplexity_histograms.json and one
+<lang>.perplexity.png per language with its cut-offs, report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from filters.buckets import BUCKETS, Cutoffs
+from filters.langid import LanguageIdentifier
+from filters.perplexity import PerplexityScorer
+from filters.wikiref import WikirefClassifier
+from pipelines import accounting, options
+from pipelines.cutoffs import plot
+from pipelines.linededup import LineDedup, WriteHashSet
+from pipelines.shards import WriteShards, write_atomically
+from pipelines.warc import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DeadLetter,
+    document_id,
+    iter_records,
+    segment_name,
+    wet_document,
+)
+
+SOURCE = "commoncrawl"
+log = logging.getLogger(SOURCE)
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("title", pa.string()),
+        ("digest", pa.string()),
+        ("date_download", pa.string()),
+        ("source_domain", pa.string()),
+        ("language", pa.string()),
+        ("language_score", pa.float64()),
+        ("perplexity", pa.float64()),
+        ("bucket", pa.string()),
+        ("wiki_prob", pa.float64()),
+        ("nlines", pa.int64()),
+        ("original_nlines", pa.int64()),
+        ("length", pa.int64()),
+        ("original_length", pa.int64()),
+        ("line_ids", pa.list_(pa.int32())),
+        ("cc_segment", pa.string()),
+    ]
+)
+STAGES = ("read", "dedup", "lid", "perplexity", "wikiref", "docdedup")  # report order
+HISTOGRAM_BIN = 10.0  # perplexity histogram bins, for the report's plots
+
+
+class ReadWet(beam.DoFn):
+    """A WET file → its documents; dead letters and too-short documents accounted for."""
+
+    def __init__(self, min_length: int, max_record_bytes: int, write_rejects: bool):
+        self.min_length, self.max_record_bytes = min_length, max_record_bytes
+        self.write_rejects = write_rejects
+
+    def process(self, path: str):
+        segment = segment_name(path)
+        for record in iter_records(path, max_record_bytes=self.max_record_bytes):
+            if isinstance(record, DeadLetter):
+                if record.warc_type == "conversion":
+                    accounting.count(SOURCE, "read", "read")
+                    accounting.count(SOURCE, "read", f"dropped_{record.reason}")
+                else:
+                    accounting.count(SOURCE, "read", "input_errors")
+                yield beam.pvalue.TaggedOutput("dead", record.to_record())
+                continue
+            doc = wet_document(record, segment)
+            if doc is None:
+                continue  # warcinfo and other non-document records
+            accounting.count(SOURCE, "read", "read")
+            doc["id"] = document_id(segment, doc["warc_record_id"])
+            if len(doc["raw_content"]) < self.min_length:
+                accounting.count(SOURCE, "read", "dropped_too_short")
+                if self.write_rejects:
+                    yield beam.pvalue.TaggedOutput("rejects", _reject(doc, "too_short"))
+                continue
+            yield doc
+
+
+def _reject(doc: dict, reason: str) -> dict:
+    return {"id": doc["id"], "url": doc.get("url"), "reason": reason}
+
+
+class Score(beam.DoFn):
+    """Batches of deduplicated documents → language, perplexity, bucket and wiki_prob.
+
+    The models load once per worker (`setup`); fastText and the classifier score a whole batch
+    per call, KenLM a document at a time (it has no batch API).
+    """
+
+    def __init__(self, args):
+        self.lid_model, self.lid_threshold = args.lid_model, args.lid_threshold
+        self.languages, self.lm_dir = args.languages, args.lm_dir
+        self.keep_buckets = frozenset(args.keep_buckets)
+        self.wikiref_model, self.wikiref_threshold = args.wikiref_model, args.wikiref_threshold
+        self.write_rejects = args.write_rejects
+
+    def setup(self):
+        self.lid = LanguageIdentifier(self.lid_model, self.lid_threshold, self.languages)
+        self.scorers = {
+            lang: PerplexityScorer.from_dir(self.lm_dir, lang) for lang in self.languages
+        }
+        self.cutoffs = {
+            lang: Cutoffs.load(Path(self.lm_dir) / f"{lang}.cutoffs.json")
+            for lang in self.languages
+        }
+        self.wikiref = (
+            WikirefClassifier(self.wikiref_model, self.wikiref_threshold)
+            if self.wikiref_model
+            else None
+        )
+
+    def _drop(self, doc: dict, stage: str, reason: str):
+        accounting.count(SOURCE, stage, f"dropped_{reason}")
+        if self.write_rejects:
+            yield beam.pvalue.TaggedOutput("rejects", _reject(doc, reason))
+
+    def process(self, batch: list[dict]):
+        found = self.lid.identify_batch(
+            [LanguageIdentifier.model_input(d["raw_content"].split("\n")) for d in batch]
+        )
+        scored = []
+        for doc, language in zip(batch, found, strict=True):
+            accounting.count(SOURCE, "languages", f"seen_{language.language}")
+            decision = self.lid.decide(language)
+            if not decision.keep:
+                yield from self._drop(doc, "lid", decision.reason)
+                continue
+            lang = language.language
+            perplexity = self.scorers[lang].score(doc["raw_content"]).perplexity
+            bucket = self.cutoffs[lang].bucket(perplexity)
+            yield beam.pvalue.TaggedOutput("histogram", ((lang, _bin(perplexity)), 1))
+            if bucket not in self.keep_buckets:
+                yield from self._drop(doc, "perplexity", f"bucket_{bucket}")
+                continue
+            doc.update(
+                language=lang,
+                language_score=language.score,
+                perplexity=perplexity,
+                bucket=bucket,
+                wiki_prob=None,
+            )
+            scored.append(doc)
+        if self.wikiref is not None and scored:
+            probs = self.wikiref.wiki_probs([d["raw_content"] for d in scored])
+            for doc, prob in zip(scored, probs, strict=True):
+                doc["wiki_prob"] = round(prob, 4)
+        for doc in scored:
+            if doc["wiki_prob"] is not None and not self.wikiref.decide(doc["wiki_prob"]).keep:
+                yield from self._drop(doc, "wikiref", "wikiref")
+                continue
+            yield doc
+
+
+def _bin(perplexity: float) -> float:
+    return -1.0 if perplexity < 0 else HISTOGRAM_BIN * int(perplexity // HISTOGRAM_BIN)
+
+
+class FirstByOrder(beam.CombineFn):
+    """Exact duplicates (one WET digest): the document first by (cc_segment, id), and a count."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, doc):
+        best, n = acc
+        if best is None or (doc["cc_segment"], doc["id"]) < (best["cc_segment"], best["id"]):
+            best = doc
+        return best, n + 1
+
+    def merge_accumulators(self, accumulators):
+        best, total = None, 0
+        for doc, n in accumulators:
+            total += n
+            if doc is not None and (
+                best is None or (doc["cc_segment"], doc["id"]) < (best["cc_segment"], best["id"])
+            ):
+                best = doc
+        return best, total
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _keep_first(element, write_rejects: bool):
+    _, (doc, copies) = element
+    if copies > 1:
+        accounting.count(SOURCE, "docdedup", "dropped_duplicate_document", copies - 1)
+        if write_rejects:
+            for _ in range(copies - 1):
+                yield beam.pvalue.TaggedOutput("rejects", _reject(doc, "duplicate_document"))
+    accounting.count(SOURCE, f"{doc['language']}_{doc['bucket']}", "kept")
+    yield {
+        **{k: doc.get(k) for k in DOCUMENT_SCHEMA.names},
+        "text": doc["raw_content"],
+        "source": SOURCE,
+    }
+
+
+def _write_histograms(histograms: list, path: str) -> None:
+    table: dict[str, dict[str, int]] = {}
+    for (lang, low), n in sorted(histograms):
+        table.setdefault(lang, {})[f"{low:g}"] = n
+    body = json.dumps({"bin": HISTOGRAM_BIN, "languages": table}, indent=1, sort_keys=True)
+    write_atomically(path, body.encode() + b"\n")
+
+
+def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
+    out, n = args.output, args.num_shards
+    read = (
+        pipeline
+        | "WetFiles" >> beam.Create(paths)
+        | "Spread" >> beam.Reshuffle()
+        | "ReadWet"
+        >> beam.ParDo(
+            ReadWet(args.min_length, args.max_record_bytes, args.write_rejects)
+        ).with_outputs("dead", "rejects", main="documents")
+    )
+    dedup = read.documents | "LineDedup" >> LineDedup(
+        SOURCE, "dedup", previous_hashes=args.previous_hashes
+    )
+    scored = (
+        dedup["documents"]
+        | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
+        | "Score" >> beam.ParDo(Score(args)).with_outputs("histogram", "rejects", main="documents")
+    )
+    kept = (
+        scored.documents
+        | "KeyByDigest" >> beam.Map(lambda d: (d["digest"] or d["id"], d))
+        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstByOrder())
+        | "KeepFirst"
+        >> beam.ParDo(_keep_first, args.write_rejects).with_outputs("rejects", main="documents")
+    )
+    for lang in args.languages:
+        for bucket in args.keep_buckets:
+            name = f"{lang}_{bucket}"
+            (
+                kept.documents
+                | f"Select_{name}"
+                >> beam.Filter(
+                    lambda d, lang=lang, b=bucket: (d["language"], d["bucket"]) == (lang, b)
+                )
+                | f"Write_{name}"
+                >> WriteShards(f"{out}/documents/{name}", n, schema=DOCUMENT_SCHEMA)
+            )
+    dedup["hashes"] | "WriteHashes" >> WriteHashSet(f"{out}/hashes", n)
+    (
+        scored.histogram
+        | "CountBins" >> beam.CombinePerKey(sum)
+        | "AllBins" >> beam.combiners.ToList()
+        | "WriteHistograms" >> beam.Map(_write_histograms, f"{out}/perplexity_histograms.json")
+    )
+    read.dead | "WriteDeadLetters" >> WriteShards(
+        f"{out}/dead_letter",
+        1,
+        key="file",
+        sort_key=lambda r: (r["file"], r["offset"], r.get("offset_in_member") or 0, r["reason"]),
+        fmt="jsonl",
+    )
+    if args.write_rejects:
+        (
+            (read.rejects, dedup["dropped"], scored.rejects, kept.rejects)
+            | "AllRejects" >> beam.Flatten()
+            | "WriteRejects"
+            >> WriteShards(
+                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
+            )
+        )
+
+
+def expand_paths(patterns: Iterable[str]) -> list[str]:
+    paths = set()
+    for pattern in patterns:
+        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if not found:
+            raise SystemExit(f"no WET file matches {pattern!r}")
+        paths.update(found)
+    return sorted(paths)
+
+
+def check_models(args) -> None:
+    """Fail before the run, with the command that makes what is missing."""
+    missing = [str(args.lid_model)] if not Path(args.lid_model).is_file() else []
+    for lang in args.languages:
+        for suffix in (".sp.model", ".arpa.bin", ".cutoffs.json"):
+            if not (Path(args.lm_dir) / f"{lang}{suffix}").is_file():
+                missing.append(f"{Path(args.lm_dir) / lang}{suffix} (make lm LANG={lang})")
+    if args.wikiref_model and not Path(args.wikiref_model).is_file():
+        missing.append(str(args.wikiref_model))
+    if missing:
+        raise SystemExit("missing models: " + ", ".join(missing) + "; `make models` for lid.176")
+
+
+def _plots(out: str, args) -> None:
+    path = Path(out) / "perplexity_histograms.json"
+    if not path.exists():
+        return
+    histograms = json.loads(path.read_text())["languages"]
+    for lang, bins in histograms.items():
+        values = [float(low) + HISTOGRAM_BIN / 2 for low, n in bins.items() for _ in range(n)]
+        if values:
+            cutoffs = Cutoffs.load(Path(args.lm_dir) / f"{lang}.cutoffs.json")
+            plot(Path(out) / f"{lang}.perplexity.png", lang, values, cutoffs)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = options.parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--wet", nargs="+", required=True, help="WET files or globs")
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--languages", default="en", help="comma-separated languages kept")
+    parser.add_argument("--lid_model", default="models/lid.176.ftz", help="fastText lid.176")
+    parser.add_argument("--lid_threshold", type=float, default=0.5, help="language score minimum")
+    parser.add_argument("--lm_dir", default="models/lm", help="make lm's models and cut-offs")
+    parser.add_argument(
+        "--keep_buckets", default="head,middle", help=f"buckets kept, of {','.join(BUCKETS)}"
+    )
+    parser.add_argument("--wikiref_model", default=None, help="Wikipedia-reference classifier")
+    parser.add_argument("--wikiref_threshold", type=float, default=0.25, help="wiki_prob minimum")
+    parser.add_argument("--min_length", type=int, default=300, help="characters of raw_content")
+    parser.add_argument("--num_shards", type=int, default=4, help="shards per output")
+    parser.add_argument(
+        "--previous_hashes", default=None, help="hash sets of earlier runs (a glob of .npy files)"
+    )
+    parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES)
+    parser.add_argument("--write_rejects", action="store_true", help="write dropped documents")
+    args, beam_args = parser.parse_known_args(argv)
+    args.languages = args.languages.split(",")
+    args.keep_buckets = args.keep_buckets.split(",")
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    pipeline_options = options.beam_options(beam_args)
+    paths = expand_paths(args.wet)
+    check_models(args)
+
+    started = time.time()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build(pipeline, paths, args)
+    result = pipeline.run()
+    if pipeline_options.get_all_options().get("dry_run"):
+        return {"dry_run": True, "wet_files": len(paths)}
+    result.wait_until_finish()
+    wall = time.time() - started
+
+    counted = accounting.counters(result, SOURCE)
+    languages = counted.pop("languages", {})
+    order = [s for s in STAGES if s in counted] + sorted(g for g in counted if g not in STAGES)
+    groups = {g: counted[g] for g in order}
+    total = accounting.totals(groups)
+    buckets = {g: v["kept"] for g, v in groups.items() if "kept" in v}
+    outputs = {
+        name: accounting.read_manifest(f"{args.output}/{name}")
+        for name in [f"documents/{b}" for b in sorted(buckets)] + ["hashes", "dead_letter"]
+    }
+    _plots(args.output, args)
+    report = {
+        "source": SOURCE,
+        "totals": total,
+        "by_stage": groups,
+        "invariant": accounting.invariant(total),
+        "buckets": buckets,
+        "languages_seen": {k.removeprefix("seen_"): v for k, v in languages.items()},
+        "outputs": {k: v for k, v in outputs.items() if v},
+        "wet_files": paths,
+        "parameters": {k: v for k, v in vars(args).items() if k != "wet"},
+        "runner": options.runner_name(pipeline_options),
+        "beam_args": beam_args,
+        "wall_seconds": round(wall, 3),
+        "documents_per_second": round(total.get("read", 0) / wall, 1) if wall else None,
+    }
+    accounting.write_report(f"{args.output}/report.json", report)
+    seen = sorted(report["languages_seen"].items(), key=lambda kv: -kv[1])
+    accounting.print_stages(
+        f"{SOURCE}: {args.output}",
+        groups,
+        outputs,
+        [
+            "languages seen: " + ", ".join(f"{k} {v:,}" for k, v in seen[:12]),
+            f"{report['documents_per_second']:,} documents/s ({len(paths)} WET files, "
+            f"{report['wall_seconds']} s)",
+        ],
+    )
+    if not report["invariant"]["holds"]:
+        log.error("read != kept + dropped: %s", report["invariant"])
+        sys.exit(1)
+    return report
+
+
+if __name__ == "__main__":
+    # Run the imported module, not __main__, so that Beam pickles its classes by an importable
+    # name that worker processes can resolve.
+    from pipelines.commoncrawl import main as module_main
+
+    module_main()
