@@ -104,6 +104,17 @@ def test_make_lm_computes_cutoffs_on_the_crawl_sample(runs):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
+def test_make_commoncrawl_the_quick_start_command(runs):
+    out, _, _ = runs
+    log = _make("commoncrawl", f"OUTPUT={out}", f"MODELS={out}/models", "WORKERS=2", "SHARDS=2")
+    report = json.loads((out / "commoncrawl/report.json").read_text())
+    assert report["invariant"]["holds"] and report["totals"]["read"] == 2243
+    assert report["buckets"]["en_head"] > 0 and report["buckets"]["en_middle"] > 0
+    assert "dropped_language" in log and "documents/s" in log
+    docs = pq.read_table(out / "commoncrawl/documents/en_head").to_pylist()
+    assert len(docs) == report["buckets"]["en_head"] and {d["bucket"] for d in docs} == {"head"}
+
+
 def test_second_make_does_no_setup_work():
     proc = subprocess.run(["make", "--question", "setup"], cwd=ROOT, capture_output=True)
     assert proc.returncode == 0, "`make setup` would run again: " + proc.stdout.decode()
