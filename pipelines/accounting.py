@@ -64,8 +64,13 @@ def read_manifest(directory: str) -> dict | None:
         return {**json.loads(fh.read()), "directory": directory}
 
 
-def write_report(path: str, report: dict) -> None:
-    write_atomically(path, json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
+def finish(output: str, report: dict) -> dict:
+    """Write `<output>/report.json`; a run that lost documents exits non-zero after writing it."""
+    body = json.dumps(report, indent=1, sort_keys=True).encode() + b"\n"
+    write_atomically(FileSystems.join(output, "report.json"), body)
+    if not report["invariant"]["holds"]:
+        raise SystemExit(f"{output}: read != kept + dropped: {report['invariant']}")
+    return report
 
 
 def _outputs_table(outputs: dict[str, Any]):

@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 from filters.buckets import BUCKETS, Cutoffs
 from filters.langid import LanguageIdentifier
@@ -301,16 +298,6 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
         )
 
 
-def expand_paths(patterns: Iterable[str]) -> list[str]:
-    paths = set()
-    for pattern in patterns:
-        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        if not found:
-            raise SystemExit(f"no WET file matches {pattern!r}")
-        paths.update(found)
-    return sorted(paths)
-
-
 def check_models(args) -> None:
     """Fail before the run, with the command that makes what is missing."""
     missing = [str(args.lid_model)] if not Path(args.lid_model).is_file() else []
@@ -362,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     pipeline_options = options.beam_options(beam_args)
-    paths = expand_paths(args.wet)
+    paths = options.expand(args.wet, "WET file")
     check_models(args)
 
     started = time.time()
@@ -400,7 +387,6 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_seconds": round(wall, 3),
         "documents_per_second": round(total.get("read", 0) / wall, 1) if wall else None,
     }
-    accounting.write_report(f"{args.output}/report.json", report)
     seen = sorted(report["languages_seen"].items(), key=lambda kv: -kv[1])
     accounting.print_stages(
         f"{SOURCE}: {args.output}",
@@ -412,10 +398,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{report['wall_seconds']} s)",
         ],
     )
-    if not report["invariant"]["holds"]:
-        log.error("read != kept + dropped: %s", report["invariant"])
-        sys.exit(1)
-    return report
+    return accounting.finish(args.output, report)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 BEAM_EPILOG = """\
@@ -45,6 +46,17 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [root, *paths] if p)
     return options
+
+
+def expand(patterns: list[str], what: str) -> list[str]:
+    """Files matching local or remote (gs://, s3://) patterns, sorted; none is an error."""
+    paths: set[str] = set()
+    for pattern in patterns:
+        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if not found:
+            raise SystemExit(f"no {what} matches {pattern!r}")
+        paths.update(found)
+    return sorted(paths)
 
 
 def runner_name(options: PipelineOptions) -> str:

@@ -16,14 +16,12 @@ sits beside it, and read as one stream otherwise. Outputs, under --output:
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import zlib
 from dataclasses import dataclass
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
 from filters.base import Decision
@@ -322,16 +320,6 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
 OUTPUTS = ("documents", "openings", "references", "dead_letter", "rejected")
 
 
-def expand_dumps(patterns: list[str]) -> list[str]:
-    dumps = []
-    for pattern in patterns:
-        found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-        if not found:
-            raise SystemExit(f"no dump matches {pattern!r}")
-        dumps.extend(p for p in found if not p.endswith("-index.txt.bz2"))
-    return sorted(set(dumps))
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = options.parser(__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -367,7 +355,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     pipeline_options = options.beam_options(beam_args)
 
-    dumps = expand_dumps(args.dumps)
+    dumps = [p for p in options.expand(args.dumps, "dump") if not p.endswith("-index.txt.bz2")]
     items, dead = plan(dumps, args.languages.split(","), args.streams_per_item)
     log.info("%d dumps, %d work items, %d unreadable", len(dumps), len(items), len(dead))
 
@@ -398,12 +386,8 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_seconds": round(wall, 3),
         "pages_per_second": round(total.get("read", 0) / wall, 1) if wall else None,
     }
-    accounting.write_report(f"{args.output}/report.json", report)
     accounting.print_summary(f"{SOURCE}: {args.output}", groups, outputs)
-    if not report["invariant"]["holds"]:
-        log.error("read != kept + dropped: %s", report["invariant"])
-        sys.exit(1)
-    return report
+    return accounting.finish(args.output, report)
 
 
 if __name__ == "__main__":
