@@ -36,7 +36,7 @@ from filters.wikiref import WikirefClassifier
 from pipelines import accounting, options
 from pipelines.cutoffs import plot
 from pipelines.linededup import LineDedup, WriteHashSet
-from pipelines.shards import WriteShards, write_atomically
+from pipelines.shards import WriteShards, document_schema, write_atomically
 from pipelines.warc import (
     DEFAULT_MAX_RECORD_BYTES,
     DeadLetter,
@@ -49,28 +49,21 @@ from pipelines.warc import (
 SOURCE = "commoncrawl"
 log = logging.getLogger(SOURCE)
 
-DOCUMENT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("text", pa.string()),
-        ("source", pa.string()),
-        ("url", pa.string()),
-        ("title", pa.string()),
-        ("digest", pa.string()),
-        ("date_download", pa.string()),
-        ("source_domain", pa.string()),
-        ("language", pa.string()),
-        ("language_score", pa.float64()),
-        ("perplexity", pa.float64()),
-        ("bucket", pa.string()),
-        ("wiki_prob", pa.float64()),
-        ("nlines", pa.int64()),
-        ("original_nlines", pa.int64()),
-        ("length", pa.int64()),
-        ("original_length", pa.int64()),
-        ("line_ids", pa.list_(pa.int32())),
-        ("cc_segment", pa.string()),
-    ]
+DOCUMENT_SCHEMA = document_schema(
+    ("digest", pa.string()),
+    ("date_download", pa.string()),
+    ("source_domain", pa.string()),
+    ("language", pa.string()),
+    ("language_score", pa.float64()),
+    ("perplexity", pa.float64()),
+    ("bucket", pa.string()),
+    ("wiki_prob", pa.float64()),
+    ("nlines", pa.int64()),
+    ("original_nlines", pa.int64()),
+    ("length", pa.int64()),
+    ("original_length", pa.int64()),
+    ("line_ids", pa.list_(pa.int32())),
+    ("cc_segment", pa.string()),
 )
 STAGES = ("read", "dedup", "lid", "perplexity", "wikiref", "docdedup")  # report order
 HISTOGRAM_BIN = 10.0  # perplexity histogram bins, for the report's plots

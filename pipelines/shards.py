@@ -26,6 +26,20 @@ PARQUET_ROW_GROUP = 4096
 MANIFEST = "_manifest.json"
 
 
+# Every source's documents start with these columns (DESIGN.md, "Documents").
+DOCUMENT_FIELDS = (
+    ("id", pa.string()),
+    ("text", pa.string()),
+    ("source", pa.string()),
+    ("url", pa.string()),
+    ("title", pa.string()),
+)
+
+
+def document_schema(*source_fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([*DOCUMENT_FIELDS, *source_fields])
+
+
 def shard_of(key: str, num_shards: int) -> int:
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") % num_shards

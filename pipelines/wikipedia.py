@@ -29,7 +29,7 @@ from filters.urls import normalize_url
 from filters.wikiarticle import article_decision, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
 from pipelines import accounting, options
-from pipelines.shards import WriteShards, finalize, shard_of, write_shard
+from pipelines.shards import WriteShards, document_schema, finalize, shard_of, write_shard
 from pipelines.wikidump import (
     DEFAULT_MAX_PAGE_BYTES,
     DeadLetter,
@@ -43,18 +43,11 @@ from pipelines.wikidump import (
 SOURCE = "wikipedia"
 log = logging.getLogger(SOURCE)
 
-DOCUMENT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("text", pa.string()),
-        ("source", pa.string()),
-        ("url", pa.string()),
-        ("title", pa.string()),
-        ("language", pa.string()),
-        ("timestamp", pa.timestamp("s", tz="UTC")),
-        ("page_id", pa.int64()),
-        ("revision_id", pa.int64()),
-    ]
+DOCUMENT_SCHEMA = document_schema(
+    ("language", pa.string()),
+    ("timestamp", pa.timestamp("s", tz="UTC")),
+    ("page_id", pa.int64()),
+    ("revision_id", pa.int64()),
 )
 OPENING_SCHEMA = pa.schema([("id", pa.string()), ("language", pa.string()), ("text", pa.string())])
 REFERENCE_SCHEMA = pa.schema(
