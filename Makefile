@@ -21,7 +21,10 @@ BEAM_ARGS ?=
 DUMPS    ?= $(SAMPLE)/wikipedia/*-multistream.xml.bz2
 SHARDS   ?= 4
 # CommonCrawl: WET files (local paths, globs, gs://...) and the languages kept.
+# Or a Common Crawl snapshot streamed over HTTPS: SNAPSHOT=CC-MAIN-2019-18 SEGMENTS=0:100.
 WET      ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
+SNAPSHOT ?=
+SEGMENTS ?= 0:1
 CC_LANGS ?= en
 # Language models (make lm LANG=xx): which Wikipedia text to train on and how much.
 LANG     ?= en
@@ -98,11 +101,12 @@ wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) 
 	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 
-commoncrawl: setup models $(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp) ## the CommonCrawl (CCNet) pipeline
+commoncrawl: setup models $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp)) ## the CommonCrawl (CCNet) pipeline
 	@for lang in $(subst $(comma), ,$(CC_LANGS)); do \
 	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LANG=$$lang || exit 1; \
 	done
-	$(PY) -m pipelines.commoncrawl --wet $(WET) --output $(OUTPUT)/commoncrawl \
+	$(PY) -m pipelines.commoncrawl $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --segments $(SEGMENTS),--wet $(WET)) \
+	      --output $(OUTPUT)/commoncrawl \
 	      --languages $(CC_LANGS) --lm_dir $(MODELS)/lm --lid_model $(MODELS)/lid.176.ftz \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 

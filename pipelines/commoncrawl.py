@@ -21,6 +21,7 @@ set), dead_letter/, rejected/ (--write_rejects), perplexity_histograms.json and 
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import time
@@ -41,6 +42,7 @@ from pipelines.warc import (
     DEFAULT_MAX_RECORD_BYTES,
     DeadLetter,
     document_id,
+    http_blocks,
     iter_records,
     segment_name,
     wet_document,
@@ -77,6 +79,16 @@ class ReadWet(beam.DoFn):
         self.write_rejects = write_rejects
 
     def process(self, path: str):
+        try:
+            yield from self._read(path)
+        except OSError as exc:  # a file that cannot be fetched after every retry, or opened
+            accounting.count(SOURCE, "read", "input_errors")
+            error = f"{type(exc).__name__}: {exc}"
+            yield beam.pvalue.TaggedOutput(
+                "dead", DeadLetter(path, 0, 0, "unreadable_file", error).to_record()
+            )
+
+    def _read(self, path: str):
         segment = segment_name(path)
         for record in iter_records(path, max_record_bytes=self.max_record_bytes):
             if isinstance(record, DeadLetter):
@@ -291,6 +303,17 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
         )
 
 
+def snapshot_wet_paths(snapshot: str, segments: str, base: str) -> list[str]:
+    """The WET files `start:end` (end excluded) of a snapshot's `wet.paths.gz`, as URLs."""
+    listing = f"{base.rstrip('/')}/crawl-data/{snapshot}/wet.paths.gz"
+    lines = gzip.decompress(b"".join(http_blocks(listing))).decode().split()
+    start, _, end = segments.partition(":")
+    chosen = lines[int(start or 0) : int(end) if end else None]
+    if not chosen:
+        raise SystemExit(f"{listing}: no WET file in segments {segments!r} of {len(lines)}")
+    return [f"{base.rstrip('/')}/{line}" for line in chosen]
+
+
 def check_models(args) -> None:
     """Fail before the run, with the command that makes what is missing."""
     missing = [str(args.lid_model)] if not Path(args.lid_model).is_file() else []
@@ -318,7 +341,13 @@ def _plots(out: str, args) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = options.parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--wet", nargs="+", required=True, help="WET files or globs")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--wet", nargs="+", help="WET files or globs (local, gs://, s3://)")
+    source.add_argument("--snapshot", help="a Common Crawl snapshot, e.g. CC-MAIN-2019-18")
+    parser.add_argument("--segments", default="0:1", help="with --snapshot: WET files start:end")
+    parser.add_argument(
+        "--cc_base_url", default="https://data.commoncrawl.org", help="where snapshots are read"
+    )
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--languages", default="en", help="comma-separated languages kept")
     parser.add_argument("--lid_model", default="models/lid.176.ftz", help="fastText lid.176")
@@ -342,7 +371,11 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     pipeline_options = options.beam_options(beam_args)
-    paths = options.expand(args.wet, "WET file")
+    paths = (
+        snapshot_wet_paths(args.snapshot, args.segments, args.cc_base_url)
+        if args.snapshot
+        else options.expand(args.wet, "WET file")
+    )
     check_models(args)
 
     started = time.time()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import io
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -188,3 +191,61 @@ def test_missing_models_are_named_with_the_command(sample, tmp_path):
                 str(tmp_path),
             ]
         )
+
+
+@pytest.fixture
+def crawl_server(tmp_path, sample):
+    """A loopback HTTP server laid out like data.commoncrawl.org, with one WET file missing."""
+    root = tmp_path / "www"
+    wet_dir = root / "crawl-data/CC-MAIN-TEST/segments/1/wet"
+    wet_dir.mkdir(parents=True)
+    names = [f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)]
+    for name, real in zip(
+        names[:2], sorted((sample / "commoncrawl/wet").glob("*.gz")), strict=False
+    ):
+        shutil.copy(real, wet_dir / name)
+    listing = "".join(f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}\n" for n in names)
+    (root / "crawl-data/CC-MAIN-TEST/wet.paths.gz").write_bytes(gzip.compress(listing.encode()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_a_snapshot_streamed_over_http(models, crawl_server, tmp_path):
+    out = tmp_path / "out"
+    report = commoncrawl.main(
+        [
+            "--snapshot",
+            "CC-MAIN-TEST",
+            "--segments",
+            "0:3",
+            "--cc_base_url",
+            crawl_server,
+            "--output",
+            str(out),
+            "--lm_dir",
+            str(models / "lm"),
+            "--lid_model",
+            str(models / "lid.176.ftz"),
+            "--num_shards",
+            "1",
+        ]
+    )
+    assert report["invariant"]["holds"] and report["totals"]["input_errors"] == 1
+    assert [p.rsplit("/", 1)[1] for p in report["wet_files"]] == [
+        f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)
+    ]
+    assert report["totals"]["read"] == 563 + 569  # the first two sample files, whole
+    (dead,) = [json.loads(x) for f in (out / "dead_letter").glob("*.jsonl") for x in f.open()]
+    assert dead["reason"] == "unreadable_file" and "404" in dead["error"]
+    segments = {d["cc_segment"] for d in _documents(out)}
+    assert segments <= {
+        f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}"
+        for n in ("CC-MAIN-TEST-00000.warc.wet.gz", "CC-MAIN-TEST-00001.warc.wet.gz")
+    }
+    assert len(segments) == 2
