@@ -26,6 +26,10 @@ WET      ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
 SNAPSHOT ?=
 SEGMENTS ?= 0:1
 CC_LANGS ?= en
+# The Wikipedia-reference classifier applied by make commoncrawl (empty: not applied), and the
+# crawl pages `make wikiref` trains it on.
+WIKIREF     ?=
+WIKIREF_WET ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
 # Language models (make lm LANG=xx): which Wikipedia text to train on and how much.
 LANG     ?= en
 LM_TEXT  ?= auto
@@ -42,7 +46,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models wikipedia commoncrawl lm test lint format bench-wikipedia clean distclean help
+.PHONY: setup sample models wikipedia commoncrawl wikiref lm test lint format bench-wikipedia clean distclean help
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
@@ -108,7 +112,12 @@ commoncrawl: setup models $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(
 	$(PY) -m pipelines.commoncrawl $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --segments $(SEGMENTS),--wet $(WET)) \
 	      --output $(OUTPUT)/commoncrawl \
 	      --languages $(CC_LANGS) --lm_dir $(MODELS)/lm --lid_model $(MODELS)/lid.176.ftz \
-	      --num_shards $(SHARDS) $(BEAM_RUN)
+	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(BEAM_RUN)
+
+wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
+	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
+	$(PY) -m pipelines.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
+	      --lid_model $(MODELS)/lid.176.ftz --out $(MODELS)/wikiref.npz
 
 lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LANG's SentencePiece + KenLM models and perplexity cut-offs
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia

@@ -115,6 +115,30 @@ def test_make_commoncrawl_the_quick_start_command(runs):
     assert len(docs) == report["buckets"]["en_head"] and {d["bucket"] for d in docs} == {"head"}
 
 
+def test_make_wikiref_trains_the_classifier_and_commoncrawl_applies_it(runs):
+    out, _, _ = runs
+    log = _make("wikiref", f"OUTPUT={out}", f"MODELS={out}/models")
+    card = json.loads((out / "models/wikiref.json").read_text())
+    # The sample holds none of the exact pages its articles cite: the cited-host stand-in is used.
+    assert (card["url_matches"], card["match"]) == (0, "host")
+    assert (
+        card["positives"] == card["host_matches"] >= 10 and card["negatives"] == card["positives"]
+    )
+    assert card["roc_auc"] is None or 0.0 <= card["roc_auc"] <= 1.0
+    assert "positives by host" in log
+    _make(
+        "commoncrawl",
+        f"OUTPUT={out}/with-wikiref",
+        f"MODELS={out}/models",
+        "WORKERS=1",
+        f"WIKIREF={out}/models/wikiref.npz",
+    )
+    report = json.loads((out / "with-wikiref/commoncrawl/report.json").read_text())
+    assert report["invariant"]["holds"] and "dropped_wikiref" in report["totals"]
+    docs = pq.read_table(out / "with-wikiref/commoncrawl/documents").to_pylist()
+    assert docs and all(d["wiki_prob"] >= 0.25 for d in docs)
+
+
 def test_second_make_does_no_setup_work():
     proc = subprocess.run(["make", "--question", "setup"], cwd=ROOT, capture_output=True)
     assert proc.returncode == 0, "`make setup` would run again: " + proc.stdout.decode()
