@@ -38,20 +38,13 @@ def models(tmp_path_factory, sample) -> Path:
 
 
 def _run(models: Path, wet: list[str], out: Path, *extra: str) -> dict:
+    return _mine(models, ["--wet", *wet], out, "--num_shards", "2", *extra)
+
+
+def _mine(models: Path, inputs: list[str], out: Path | str, *extra: str) -> dict:
+    lm, lid = str(models / "lm"), str(models / "lid.176.ftz")
     return commoncrawl.main(
-        [
-            "--wet",
-            *wet,
-            "--output",
-            str(out),
-            "--lm_dir",
-            str(models / "lm"),
-            "--lid_model",
-            str(models / "lid.176.ftz"),
-            "--num_shards",
-            "2",
-            *extra,
-        ]
+        [*inputs, "--output", str(out), "--lm_dir", lm, "--lid_model", lid, *extra]
     )
 
 
@@ -162,20 +155,8 @@ def test_dataflow_job_builds_offline_with_dry_run(models, sample):
         "--temp_location=gs://demo-bucket/tmp",
         "--dry_run=True",
     ]
-    wet = [str(sample / "commoncrawl/wet/*.warc.wet.gz")]
-    report = commoncrawl.main(
-        [
-            "--wet",
-            *wet,
-            "--output",
-            "gs://demo-bucket/out",
-            "--lm_dir",
-            str(models / "lm"),
-            "--lid_model",
-            str(models / "lid.176.ftz"),
-            *beam_args,
-        ]
-    )
+    wet = ["--wet", str(sample / "commoncrawl/wet/*.warc.wet.gz")]
+    report = _mine(models, wet, "gs://demo-bucket/out", *beam_args)
     assert report == {"dry_run": True, "wet_files": 4}
 
 
@@ -218,24 +199,8 @@ def crawl_server(tmp_path, sample):
 
 def test_a_snapshot_streamed_over_http(models, crawl_server, tmp_path):
     out = tmp_path / "out"
-    report = commoncrawl.main(
-        [
-            "--snapshot",
-            "CC-MAIN-TEST",
-            "--segments",
-            "0:3",
-            "--cc_base_url",
-            crawl_server,
-            "--output",
-            str(out),
-            "--lm_dir",
-            str(models / "lm"),
-            "--lid_model",
-            str(models / "lid.176.ftz"),
-            "--num_shards",
-            "1",
-        ]
-    )
+    snapshot = ["--snapshot", "CC-MAIN-TEST", "--segments", "0:3", "--cc_base_url", crawl_server]
+    report = _mine(models, snapshot, out, "--num_shards", "1")
     assert report["invariant"]["holds"] and report["totals"]["input_errors"] == 1
     assert [p.rsplit("/", 1)[1] for p in report["wet_files"]] == [
         f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)
