@@ -333,10 +333,11 @@ def _plots(out: str, args) -> None:
         return
     histograms = json.loads(path.read_text())["languages"]
     for lang, bins in histograms.items():
-        values = [float(low) + HISTOGRAM_BIN / 2 for low, n in bins.items() for _ in range(n)]
-        if values:
+        scored = {float(low) + HISTOGRAM_BIN / 2: n for low, n in bins.items() if float(low) >= 0}
+        if scored:
             cutoffs = Cutoffs.load(Path(args.lm_dir) / f"{lang}.cutoffs.json")
-            plot(Path(out) / f"{lang}.perplexity.png", lang, values, cutoffs)
+            path = Path(out) / f"{lang}.perplexity.png"
+            plot(path, lang, list(scored), cutoffs, list(scored.values()))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -52,15 +52,29 @@ def sample_texts(patterns: list[str], max_docs: int) -> list[str]:
     return ["\n".join(d.lines) for d in kept if d.decision.keep]
 
 
-def plot(path: Path, language: str, perplexities: list[float], cutoffs: Cutoffs) -> None:
+def plot(
+    path: Path,
+    language: str,
+    perplexities: list[float],
+    cutoffs: Cutoffs,
+    counts: list[int] | None = None,
+) -> None:
+    """The histogram with both cut-offs; `counts` weighs each value (a pre-binned histogram)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    pairs = sorted(zip(perplexities, counts or [1] * len(perplexities), strict=True))
+    total, seen, top = sum(c for _, c in pairs), 0, pairs[-1][0]
+    for value, count in pairs:  # the 99th percentile, so a long tail does not flatten the plot
+        seen += count
+        if seen >= 0.99 * total:
+            top = value
+            break
+    shown = [(v, c) for v, c in pairs if v <= top]
     fig, ax = plt.subplots(figsize=(7, 4))
-    top = sorted(perplexities)[int(0.99 * (len(perplexities) - 1))]
-    ax.hist([p for p in perplexities if p <= top], bins=60, color="#4878a8")
+    ax.hist([v for v, _ in shown], weights=[c for _, c in shown], bins=60, color="#4878a8")
     ax.axvline(cutoffs.head, color="#27ae60", linestyle="--", label=f"head < {cutoffs.head:g}")
     ax.axvline(
         cutoffs.middle, color="#c0392b", linestyle="--", label=f"middle < {cutoffs.middle:g} ≤ tail"
@@ -68,7 +82,7 @@ def plot(path: Path, language: str, perplexities: list[float], cutoffs: Cutoffs)
     ax.legend()
     ax.set_xlabel("document perplexity (up to the 99th percentile)")
     ax.set_ylabel("documents")
-    ax.set_title(f"{language}: {len(perplexities):,} crawl documents")
+    ax.set_title(f"{language}: {total:,} crawl documents")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

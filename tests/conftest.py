@@ -11,6 +11,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 
+# Beam options that build a Dataflow job offline without submitting it.
+DATAFLOW_DRY_RUN = [
+    "--runner=DataflowRunner",
+    "--project=demo-project",
+    "--region=us-central1",
+    "--temp_location=gs://demo-bucket/tmp",
+    "--dry_run=True",
+]
+
 HEADER = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" xml:lang="{lang}">
   <siteinfo>
     <sitename>Wikipedia</sitename>

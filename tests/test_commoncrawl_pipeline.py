@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT
+from conftest import DATAFLOW_DRY_RUN, ROOT
 
 from pipelines import commoncrawl
 from pipelines.warc import WarcWriter
@@ -148,15 +148,8 @@ def test_broken_wet_files_never_stop_the_run(models, sample, tmp_path):
 
 
 def test_dataflow_job_builds_offline_with_dry_run(models, sample):
-    beam_args = [
-        "--runner=DataflowRunner",
-        "--project=demo-project",
-        "--region=us-central1",
-        "--temp_location=gs://demo-bucket/tmp",
-        "--dry_run=True",
-    ]
     wet = ["--wet", str(sample / "commoncrawl/wet/*.warc.wet.gz")]
-    report = _mine(models, wet, "gs://demo-bucket/out", *beam_args)
+    report = _mine(models, wet, "gs://demo-bucket/out", *DATAFLOW_DRY_RUN)
     assert report == {"dry_run": True, "wet_files": 4}
 
 

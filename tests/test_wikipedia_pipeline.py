@@ -9,7 +9,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from conftest import dump_xml, page_xml, write_bz2
+from conftest import DATAFLOW_DRY_RUN, dump_xml, page_xml, write_bz2
 
 from filters.wikitext import WikitextCleaner
 from pipelines import wikipedia
@@ -201,9 +201,9 @@ def test_bad_input_never_crashes_and_every_page_is_accounted_for(tmp_path):
     assert "lol" not in texts and "root:" not in texts
 
 
-def _run(dumps, out: Path, *beam_args: str) -> dict:
+def _run(dumps, out: Path, *DATAFLOW_DRY_RUN: str) -> dict:
     return wikipedia.main(
-        ["--dumps", *dumps, "--output", str(out), "--num_shards", "3", *beam_args]
+        ["--dumps", *dumps, "--output", str(out), "--num_shards", "3", *DATAFLOW_DRY_RUN]
     )
 
 
@@ -237,14 +237,9 @@ def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_st
 
 def test_dataflow_job_builds_offline_with_dry_run(tmp_path, sample):
     dump = str(sample / "wikipedia/enwiki-sample-pages-articles-multistream.xml.bz2")
-    beam_args = [
-        "--runner=DataflowRunner",
-        "--project=demo-project",
-        "--region=us-central1",
-        "--temp_location=gs://demo-bucket/tmp",
-        "--dry_run=True",
-    ]
-    report = wikipedia.main(["--dumps", dump, "--output", "gs://demo-bucket/out", *beam_args])
+    report = wikipedia.main(
+        ["--dumps", dump, "--output", "gs://demo-bucket/out", *DATAFLOW_DRY_RUN]
+    )
     assert report == {"dry_run": True, "work_items": 3}
 
 
