@@ -16,6 +16,15 @@ import yaml
 SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
 MIXTURES_DIR = Path(__file__).resolve().parent
 WEIGHT_SUM_TOLERANCE = 1e-6
+FIELDS = (
+    "name",
+    "description",
+    "budget_tokens",
+    "model_budgets",
+    "max_epochs",
+    "tolerance",
+    "sources",
+)
 
 
 class MixtureError(ValueError):
@@ -78,6 +87,9 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
         or not spec["sources"]
     ):
         raise MixtureError(f"{path}: needs a `sources:` mapping of source name → {{weight: …}}")
+    unknown = sorted(str(key) for key in spec if key not in FIELDS)
+    if unknown:  # a misspelt key would otherwise silently fall back to its default
+        raise MixtureError(f"{path}: unknown fields {unknown}; fields are {', '.join(FIELDS)}")
     sources = {name: _source(path, name, fields) for name, fields in spec["sources"].items()}
     total = sum(s.weight for s in sources.values())
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
@@ -86,9 +98,12 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
             + ", ".join(f"{s.name}={s.weight}" for s in sources.values())
         )
     budget = _number(path, "budget_tokens", spec.get("budget_tokens"), positive=True)
+    models = spec.get("model_budgets") or {}
+    if not isinstance(models, dict):
+        raise MixtureError(f"{path}: model_budgets must be a mapping of model name → tokens")
     model_budgets = {
         str(model): _number(path, f"model_budgets.{model}", value, positive=True)
-        for model, value in (spec.get("model_budgets") or {}).items()
+        for model, value in models.items()
     }
     return Mixture(
         name=str(spec.get("name", path.stem)),
@@ -125,6 +140,8 @@ def _source(path: Path, name: str, fields) -> Source:
 def _number(path: Path, key: str, value, *, positive: bool, optional: bool = False):
     if value is None and optional:
         return None
+    if isinstance(value, bool):  # YAML `yes`/`true` would otherwise read as 1.0
+        raise MixtureError(f"{path}: {key} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
