@@ -17,6 +17,12 @@ Stages, each counting what it drops under a named reason (report.json: read = ke
 Outputs under --output: documents/<lang>_<bucket>/part-*.parquet, hashes/ (the run's line-hash
 set), dead_letter/, rejected/ (--write_rejects), perplexity_histograms.json and one
 <lang>.perplexity.png per language with its cut-offs, report.json.
+
+Models and paths may be local or any Beam file system's URLs (gs://, s3://): workers copy remote
+models to local disk once per process (pipelines.staging), checked against their model cards.
+On Dataflow every path must be remote; --upload_models_to puts local models on a bucket first.
+A run first deletes what marks earlier output finished (report.json, manifests) and temporary
+files a killed run left: a killed run never looks complete, and its re-run equals a clean run.
 """
 
 from __future__ import annotations
@@ -24,20 +30,24 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.utils.shared import Shared
 
 from filters.buckets import BUCKETS, Cutoffs
 from filters.langid import LanguageIdentifier
 from filters.perplexity import PerplexityScorer
 from filters.wikiref import WikirefClassifier
-from pipelines import accounting, options
+from pipelines import accounting, options, staging
 from pipelines.cutoffs import plot
 from pipelines.linededup import LineDedup, WriteHashSet
-from pipelines.shards import WriteShards, document_schema, write_atomically
+from pipelines.models import LID
+from pipelines.shards import WriteShards, clear_unfinished, document_schema, write_atomically
+from pipelines.staging import Model
 from pipelines.warc import (
     DEFAULT_MAX_RECORD_BYTES,
     DeadLetter,
@@ -116,34 +126,52 @@ def _reject(doc: dict, reason: str) -> dict:
     return {"id": doc["id"], "url": doc.get("url"), "reason": reason}
 
 
+class _Models:
+    """One worker process's models, shared by its DoFn threads (Beam `Shared`); remote files are
+    copied to local disk first (KenLM memory-maps a local binary)."""
+
+    def __init__(
+        self,
+        models: dict[str, Model],
+        lid_threshold: float,
+        languages: list[str],
+        wikiref_threshold: float,
+    ):
+        local = {role: staging.local_copy(m.url, m.sha256) for role, m in models.items()}
+        self.lid = LanguageIdentifier(local["lid"], lid_threshold, languages)
+        self.scorers = {
+            lang: PerplexityScorer(local[f"{lang}.sp.model"], local[f"{lang}.arpa.bin"])
+            for lang in languages
+        }
+        self.cutoffs = {lang: Cutoffs.load(local[f"{lang}.cutoffs.json"]) for lang in languages}
+        self.wikiref = (
+            WikirefClassifier(local["wikiref"], wikiref_threshold) if "wikiref" in local else None
+        )
+
+
 class Score(beam.DoFn):
     """Batches of deduplicated documents → language, perplexity, bucket and wiki_prob.
 
-    The models load once per worker (`setup`); fastText and the classifier score a whole batch
-    per call, KenLM a document at a time (it has no batch API).
+    The models (`models`: role → URL and SHA-256, from `check_models`) load once per worker
+    process (`setup`); fastText and the classifier score a whole batch per call, KenLM a
+    document at a time (it has no batch API).
     """
 
-    def __init__(self, args):
-        self.lid_model, self.lid_threshold = args.lid_model, args.lid_threshold
-        self.languages, self.lm_dir = args.languages, args.lm_dir
+    def __init__(self, args, models: dict[str, Model]):
+        self.models, self.lid_threshold = dict(models), args.lid_threshold
+        self.languages = list(args.languages)
         self.keep_buckets = frozenset(args.keep_buckets)
-        self.wikiref_model, self.wikiref_threshold = args.wikiref_model, args.wikiref_threshold
+        self.wikiref_threshold = args.wikiref_threshold
         self.write_rejects = args.write_rejects
+        self._shared = Shared()
+
+    def _load(self) -> _Models:
+        return _Models(self.models, self.lid_threshold, self.languages, self.wikiref_threshold)
 
     def setup(self):
-        self.lid = LanguageIdentifier(self.lid_model, self.lid_threshold, self.languages)
-        self.scorers = {
-            lang: PerplexityScorer.from_dir(self.lm_dir, lang) for lang in self.languages
-        }
-        self.cutoffs = {
-            lang: Cutoffs.load(Path(self.lm_dir) / f"{lang}.cutoffs.json")
-            for lang in self.languages
-        }
-        self.wikiref = (
-            WikirefClassifier(self.wikiref_model, self.wikiref_threshold)
-            if self.wikiref_model
-            else None
-        )
+        self._loaded = self._shared.acquire(self._load)
+        self.lid, self.scorers = self._loaded.lid, self._loaded.scorers
+        self.cutoffs, self.wikiref = self._loaded.cutoffs, self._loaded.wikiref
 
     def _drop(self, doc: dict, stage: str, reason: str):
         accounting.count(SOURCE, stage, f"dropped_{reason}")
@@ -240,7 +268,7 @@ def _write_histograms(histograms: list, path: str) -> None:
     write_atomically(path, body.encode() + b"\n")
 
 
-def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
+def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Model]) -> None:
     out, n = args.output, args.num_shards
     read = (
         pipeline
@@ -257,7 +285,8 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
     scored = (
         dedup["documents"]
         | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-        | "Score" >> beam.ParDo(Score(args)).with_outputs("histogram", "rejects", main="documents")
+        | "Score"
+        >> beam.ParDo(Score(args, models)).with_outputs("histogram", "rejects", main="documents")
     )
     kept = (
         scored.documents
@@ -314,30 +343,82 @@ def snapshot_wet_paths(snapshot: str, segments: str, base: str) -> list[str]:
     return [f"{base.rstrip('/')}/{line}" for line in chosen]
 
 
-def check_models(args) -> None:
-    """Fail before the run, with the command that makes what is missing."""
-    missing = [str(args.lid_model)] if not Path(args.lid_model).is_file() else []
+def check_models(args) -> dict[str, Model]:
+    """The files Score loads, by role, local or remote, each with the SHA-256 its model card
+    records (None without one). Fails before the run, with the command that makes what is
+    missing."""
+    lid = str(args.lid_model)
+    models = {"lid": Model(lid, LID["sha256"] if staging.basename(lid) == LID["name"] else None)}
+    missing = [] if staging.exists(lid) else [lid]
     for lang in args.languages:
-        for suffix in (".sp.model", ".arpa.bin", ".cutoffs.json"):
-            if not (Path(args.lm_dir) / f"{lang}{suffix}").is_file():
-                missing.append(f"{Path(args.lm_dir) / lang}{suffix} (make lm LANG={lang})")
-    if args.wikiref_model and not Path(args.wikiref_model).is_file():
-        missing.append(str(args.wikiref_model))
+        card = staging.read_json(staging.join(args.lm_dir, f"{lang}.json")) or {}
+        for suffix in ("sp.model", "arpa.bin", "cutoffs.json"):
+            name = f"{lang}.{suffix}"
+            url = staging.join(args.lm_dir, name)
+            models[name] = Model(url, card.get("files", {}).get(name, {}).get("sha256"))
+            if not staging.exists(url):
+                missing.append(f"{url} (make lm LANG={lang})")
+    if args.wikiref_model:
+        wikiref = str(args.wikiref_model)
+        card = staging.read_json(staging.with_suffix(wikiref, ".json")) or {}
+        models["wikiref"] = Model(wikiref, card.get("sha256"))
+        if not staging.exists(wikiref):
+            missing.append(f"{wikiref} (make wikiref)")
     if missing:
         raise SystemExit("missing models: " + ", ".join(missing) + "; `make models` for lid.176")
+    return models
 
 
-def _plots(out: str, args) -> None:
-    path = Path(out) / "perplexity_histograms.json"
-    if not path.exists():
+def upload_models(models: dict[str, Model], destination: str, dry_run: bool) -> dict[str, Model]:
+    """Local models and their cards → `destination`, laid out as the local models directory
+    (lid.176.ftz, lm/<lang>.*, wikiref.npz); remote ones stay where they are. A dry run only
+    names where they would go."""
+    files: dict[str, str] = {}
+    moved: dict[str, Model] = {}
+    for role, model in models.items():
+        if staging.is_remote(model.url):
+            moved[role] = model
+            continue
+        local = Path(model.url)
+        folder = "" if role in ("lid", "wikiref") else "lm/"
+        files[folder + local.name] = model.url
+        moved[role] = Model(staging.join(destination, folder + local.name), model.sha256)
+        lang = role.split(".")[0]
+        card = local.with_suffix(".json") if role == "wikiref" else local.parent / f"{lang}.json"
+        if role != "lid" and card.is_file():
+            files[folder + card.name] = str(card)
+    if dry_run:
+        log.info("dry run: the models are not uploaded to %s", destination)
+    else:
+        staging.publish(files, destination)
+    return moved
+
+
+def check_dataflow_paths(runner: str, paths: list[str], output: str, models: dict[str, Model]):
+    """Dataflow workers see nothing of this machine's disk: fail now, not on the workers."""
+    if runner.lower().removesuffix("runner") != "dataflow":
         return
-    histograms = json.loads(path.read_text())["languages"]
+    everything = [*paths, output, *(m.url for m in models.values())]
+    local = [p for p in everything if not staging.is_remote(p)]
+    if local:
+        raise SystemExit(
+            f"{runner} workers cannot read local paths: {', '.join(local)}. Use gs:// URLs "
+            "(--upload_models_to gs://…/models uploads the models; make commoncrawl BUCKET=… does)"
+        )
+
+
+def _plots(out: str, models: dict[str, Model]) -> None:
+    path = staging.join(out, "perplexity_histograms.json")
+    histograms = (staging.read_json(path) or {}).get("languages", {})
     for lang, bins in histograms.items():
         scored = {float(low) + HISTOGRAM_BIN / 2: n for low, n in bins.items() if float(low) >= 0}
         if scored:
-            cutoffs = Cutoffs.load(Path(args.lm_dir) / f"{lang}.cutoffs.json")
-            path = Path(out) / f"{lang}.perplexity.png"
-            plot(path, lang, list(scored), cutoffs, list(scored.values()))
+            cutoffs_file = models[f"{lang}.cutoffs.json"]
+            cutoffs = Cutoffs.load(staging.local_copy(cutoffs_file.url, cutoffs_file.sha256))
+            with tempfile.TemporaryDirectory() as tmp:  # the output may be on a bucket
+                png = Path(tmp) / f"{lang}.perplexity.png"
+                plot(png, lang, list(scored), cutoffs, list(scored.values()))
+                write_atomically(staging.join(out, png.name), png.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -358,6 +439,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--keep_buckets", default="head,middle", help=f"buckets kept, of {','.join(BUCKETS)}"
     )
     parser.add_argument("--wikiref_model", default=None, help="Wikipedia-reference classifier")
+    parser.add_argument(
+        "--upload_models_to",
+        default=None,
+        help="a bucket URL (gs://…/models): upload the local models there and read them from it",
+    )
     parser.add_argument("--wikiref_threshold", type=float, default=0.25, help="wiki_prob minimum")
     parser.add_argument("--min_length", type=int, default=300, help="characters of raw_content")
     parser.add_argument("--num_shards", type=int, default=4, help="shards per output")
@@ -377,14 +463,25 @@ def main(argv: list[str] | None = None) -> dict:
         if args.snapshot
         else options.expand(args.wet, "WET file")
     )
-    check_models(args)
+    dry_run = bool(pipeline_options.get_all_options().get("dry_run"))
+    models = check_models(args)
+    if args.upload_models_to:
+        models = upload_models(models, args.upload_models_to, dry_run)
+    check_dataflow_paths(options.runner_name(pipeline_options), paths, args.output, models)
+    if not dry_run:
+        clear_unfinished(args.output, top_level=("report.json",))
 
     started = time.time()
     pipeline = beam.Pipeline(options=pipeline_options)
-    build(pipeline, paths, args)
+    build(pipeline, paths, args, models)
     result = pipeline.run()
-    if pipeline_options.get_all_options().get("dry_run"):
-        return {"dry_run": True, "wet_files": len(paths)}
+    if dry_run:
+        return {
+            "dry_run": True,
+            "wet_files": len(paths),
+            "models": {role: m.url for role, m in models.items()},
+            "job": getattr(result, "job", None),  # what a Dataflow dry run would have submitted
+        }
     result.wait_until_finish()
     wall = time.time() - started
 
@@ -398,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
         name: accounting.read_manifest(f"{args.output}/{name}")
         for name in [f"documents/{b}" for b in sorted(buckets)] + ["hashes", "dead_letter"]
     }
-    _plots(args.output, args)
+    _plots(args.output, models)
     report = {
         "source": SOURCE,
         "totals": total,
@@ -408,6 +505,7 @@ def main(argv: list[str] | None = None) -> dict:
         "languages_seen": {k.removeprefix("seen_"): v for k, v in languages.items()},
         "outputs": {k: v for k, v in outputs.items() if v},
         "wet_files": paths,
+        "models": {role: m._asdict() for role, m in models.items()},
         "parameters": {k: v for k, v in vars(args).items() if k != "wet"},
         "runner": options.runner_name(pipeline_options),
         "beam_args": beam_args,

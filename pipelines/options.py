@@ -16,7 +16,9 @@ BEAM_EPILOG = """\
 Every other option goes to Apache Beam. Local runs use the FnApiRunner; add
 --direct_num_workers=N --direct_running_mode=multi_processing to use N processes.
 Dataflow: --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp
---setup_file=./pyproject.toml (add --dry_run=True to build the job without submitting it).
+--extra_package=<this project's wheel, from `pip wheel --no-deps -w build/dist .`> (or
+--setup_file=./pyproject.toml where pypa `build` is installed); --dry_run=True builds the job
+without submitting it.
 """
 
 

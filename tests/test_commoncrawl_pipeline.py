@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import gzip
 import http.server
 import io
 import json
+import os
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
+import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.internal import pickler
+from apache_beam.portability import common_urns
+from apache_beam.portability.api import beam_runner_api_pb2
 from conftest import DATAFLOW_DRY_RUN, ROOT
+from localbucket import LocalBucket, serve_gs
 
-from pipelines import commoncrawl
+from pipelines import commoncrawl, staging
+from pipelines.models import LID
+from pipelines.staging import Model
 from pipelines.warc import WarcWriter
 
 DATE = "2024-01-02T03:04:05Z"
+SAMPLE_WET = ROOT / "data/sample/commoncrawl/wet"
+ANARCHISM = (
+    "Anarchism is a political philosophy that advocates self-governed societies based on "
+    "voluntary institutions. These are often described as stateless societies, although several "
+    "authors have defined them more specifically as institutions based on non-hierarchical free "
+    "associations. Anarchism holds the state to be undesirable, unnecessary, and harmful."
+)
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +167,137 @@ def test_broken_wet_files_never_stop_the_run(models, sample, tmp_path):
     assert totals["dropped_too_large"] == 1 and totals["dropped_invalid_utf8"] == 1
 
 
-def test_dataflow_job_builds_offline_with_dry_run(models, sample):
+def _bucket(tmp_path: Path, sample: Path, monkeypatch) -> LocalBucket:
+    """gs://demo-bucket/wet/ holding the sample's WET files; workers' model copies in tmp."""
+    gcs = serve_gs(tmp_path / "gcs", monkeypatch)
+    shutil.copytree(sample / "commoncrawl/wet", tmp_path / "gcs/demo-bucket/wet")
+    monkeypatch.setenv(staging.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(staging, "_copies", {})  # a fresh worker process
+    return gcs
+
+
+def _score_fn(job) -> commoncrawl.Score:
+    """The Score DoFn as the job hands it to Dataflow's workers: unpickled from the job's graph."""
+    (fn,) = [
+        pickler.loads(beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload).do_fn.payload)[0]
+        for t in job.proto_pipeline.components.transforms.values()
+        if t.spec.urn == common_urns.primitives.PAR_DO.urn and t.unique_name == "Score/ParDo(Score)"
+    ]
+    return fn
+
+
+def _make_dry_run(*variables: str) -> list[str]:
+    """`make -n commoncrawl …`: the commands it would run, continuation lines joined."""
+    proc = subprocess.run(
+        ["make", "-n", "--no-print-directory", "commoncrawl", *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout.replace("\\\n", " ").splitlines()
+
+
+def test_make_commoncrawl_on_dataflow_builds_the_job_offline(models, sample, tmp_path, monkeypatch):
+    gcs = _bucket(tmp_path, sample, monkeypatch)
+    commands = _make_dry_run(
+        "RUNNER=DataflowRunner",
+        "PROJECT=demo-project",
+        "REGION=us-central1",
+        "BUCKET=gs://demo-bucket",
+        "INPUT=gs://demo-bucket/wet/*.warc.wet.gz",
+        f"MODELS={models}",
+    )
+    (line,) = [c for c in commands if "-m pipelines.commoncrawl" in c]
+    argv = shlex.split(line)[shlex.split(line).index("pipelines.commoncrawl") + 1 :]
+    for option in (
+        "--wet=gs://demo-bucket/wet/*.warc.wet.gz",
+        "--output=gs://demo-bucket/out/commoncrawl",
+        "--runner=DataflowRunner",
+        "--project=demo-project",
+        "--region=us-central1",
+        "--temp_location=gs://demo-bucket/tmp",
+        "--staging_location=gs://demo-bucket/staging",
+        "--upload_models_to=gs://demo-bucket/models",
+    ):
+        name, value = option.split("=", 1)
+        assert option in argv or argv[argv.index(name) + 1] == value, (option, argv)
+    (wheel,) = [a.split("=", 1)[1] for a in argv if a.startswith("--extra_package=")]
+    (build,) = [c for c in commands if " wheel " in c]
+    subprocess.run(build, shell=True, cwd=ROOT, check=True, timeout=300)
+    assert (ROOT / wheel).is_file()
+
+    monkeypatch.chdir(ROOT)  # where make runs it: the wheel's path is relative
+    report = commoncrawl.main([*argv, "--dry_run=True"])
+    assert report["dry_run"] and report["wet_files"] == 4
+    assert not (tmp_path / "gcs/demo-bucket/models").exists()  # a dry run uploads nothing
+    assert not (tmp_path / "gcs/demo-bucket/out").exists()
+    # The workers would read the models from the bucket, each checked against its model card.
+    card = json.loads((models / "lm/en.json").read_text())["files"]
+    score = _score_fn(report["job"])
+    assert score.models == {
+        "lid": Model("gs://demo-bucket/models/lid.176.ftz", LID["sha256"]),
+        "en.sp.model": Model(
+            "gs://demo-bucket/models/lm/en.sp.model", card["en.sp.model"]["sha256"]
+        ),
+        "en.arpa.bin": Model(
+            "gs://demo-bucket/models/lm/en.arpa.bin", card["en.arpa.bin"]["sha256"]
+        ),
+        "en.cutoffs.json": Model("gs://demo-bucket/models/lm/en.cutoffs.json", None),
+    }
+
+    # Once uploaded, the unpickled DoFn loads them from the bucket through local copies.
+    args = argparse.Namespace(
+        lid_model=str(models / "lid.176.ftz"),
+        lm_dir=str(models / "lm"),
+        languages=["en"],
+        wikiref_model=None,
+    )
+    commoncrawl.upload_models(commoncrawl.check_models(args), "gs://demo-bucket/models", False)
+    score.setup()
+    assert sorted(gcs.opened) == sorted(m.url for m in score.models.values())
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+    doc = {"id": "cc/x/1", "raw_content": ANARCHISM, "cc_segment": "x", "digest": "sha1:X"}
+    out = list(score.process([doc]))
+    assert [o.tag for o in out if isinstance(o, beam.pvalue.TaggedOutput)][:1] == ["histogram"]
+
+
+def test_dataflow_refuses_local_paths(models, sample):
     wet = ["--wet", str(sample / "commoncrawl/wet/*.warc.wet.gz")]
-    report = _mine(models, wet, "gs://demo-bucket/out", *DATAFLOW_DRY_RUN)
-    assert report == {"dry_run": True, "wet_files": 4}
+    with pytest.raises(SystemExit, match=r"DataflowRunner workers cannot read local paths: .*wet"):
+        _mine(models, wet, "gs://demo-bucket/out", *DATAFLOW_DRY_RUN)
+
+
+def test_models_input_and_output_on_a_bucket(models, sample, tmp_path, monkeypatch):
+    """The whole run with every path a gs:// URL (served from local disk, in-process workers)."""
+    gcs = _bucket(tmp_path, sample, monkeypatch)
+    wet = ["--wet", "gs://demo-bucket/wet/CC-SAMPLE-00000.warc.wet.gz"]
+    upload = ("--upload_models_to", "gs://demo-bucket/models", "--num_shards", "1")
+    report = _mine(models, wet, "gs://demo-bucket/out", *upload)
+    assert report["invariant"]["holds"] and report["totals"]["read"] == 563
+    bucket = tmp_path / "gcs/demo-bucket"
+    uploaded = sorted(
+        str(p.relative_to(bucket / "models")) for p in (bucket / "models").rglob("*") if p.is_file()
+    )
+    assert uploaded == [
+        "_sha256.json",
+        "lid.176.ftz",
+        "lm/en.arpa.bin",
+        "lm/en.cutoffs.json",
+        "lm/en.json",
+        "lm/en.sp.model",
+    ]
+    assert report["models"]["en.arpa.bin"]["url"] == "gs://demo-bucket/models/lm/en.arpa.bin"
+    assert {u for u in gcs.opened if "/models/" in u} >= {
+        f"gs://demo-bucket/models/{name}"
+        for name in ("lid.176.ftz", "lm/en.sp.model", "lm/en.arpa.bin", "lm/en.cutoffs.json")
+    }
+    assert json.loads((bucket / "out/report.json").read_text())["totals"] == report["totals"]
+    docs = pq.read_table(bucket / "out/documents/en_head").to_pylist()
+    assert len(docs) == report["buckets"]["en_head"] > 0
+    assert (bucket / "out/en.perplexity.png").read_bytes().startswith(b"\x89PNG")
+    assert not list(bucket.rglob(".tmp-*"))
 
 
 def test_missing_models_are_named_with_the_command(sample, tmp_path):
@@ -207,3 +354,78 @@ def test_a_snapshot_streamed_over_http(models, crawl_server, tmp_path):
         for n in ("CC-MAIN-TEST-00000.warc.wet.gz", "CC-MAIN-TEST-00001.warc.wet.gz")
     }
     assert len(segments) == 2
+
+
+def _cli(models: Path, cwd: Path, log: Path) -> subprocess.Popen:
+    """`python -m pipelines.commoncrawl` on two WET files with 2 worker processes, in its own
+    process group (so that the workers die with it), writing to `cwd/out`."""
+    wet = sorted(SAMPLE_WET.glob("*.warc.wet.gz"))[:2]
+    command = [
+        *(sys.executable, "-m", "pipelines.commoncrawl", "--wet", *map(str, wet)),
+        *("--output", "out", "--lm_dir", str(models / "lm")),
+        *("--lid_model", str(models / "lid.176.ftz"), "--num_shards", "2", "--write_rejects"),
+        *("--direct_num_workers=2", "--direct_running_mode=multi_processing"),
+    ]
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _finish(proc: subprocess.Popen, log: Path) -> None:
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+
+
+def _manifests_match_their_shards(out: Path) -> None:
+    for manifest in out.rglob("_manifest.json"):
+        listed = json.loads(manifest.read_text())
+        for shard in listed["shards"]:
+            name = f"part-{shard['shard']:05d}-of-{listed['num_shards']:05d}.*"
+            (path,) = manifest.parent.glob(name)
+            assert path.stat().st_size == shard["bytes"], (manifest, shard)
+
+
+def _final_tree(out: Path) -> dict[str, bytes]:
+    tree = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    report = json.loads(tree.pop("report.json"))
+    for timing in ("wall_seconds", "documents_per_second"):
+        assert report.pop(timing) is not None
+    return {**tree, "report.json": json.dumps(report, sort_keys=True).encode()}
+
+
+def test_a_killed_run_started_again_gives_the_clean_runs_output(models, tmp_path):
+    clean = _cli(models, tmp_path / "clean", tmp_path / "clean.log")
+    _finish(clean, tmp_path / "clean.log")
+
+    # What an earlier finished run and a run killed while writing leave behind.
+    out = tmp_path / "restart/out"
+    planted = {
+        "report.json": b'{"invariant": {"holds": true}}\n',
+        ".tmp-0a1b-report.json": b'{"inva',
+        "documents/en_head/_manifest.json": b'{"num_shards": 3, "shards": []}\n',
+        "documents/en_head/part-00002-of-00003.parquet": b"PAR1 an earlier shard count",
+        "documents/en_head/.tmp-2c3d-part-00000-of-00002.parquet": b"PAR1 half a sha",
+        "hashes/.tmp-4e5f-_manifest.json": b"{",
+    }
+    for name, data in planted.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    log = tmp_path / "killed.log"
+    killed = _cli(models, out.parent, log)
+    deadline = time.monotonic() + 300
+    while not (out / "hashes/_manifest.json").exists():  # the first output is written
+        assert killed.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.02)
+    os.killpg(killed.pid, signal.SIGKILL)
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    # Killed before it finished, and nothing left claims to be finished output.
+    assert not (out / "report.json").exists()
+    assert not [name for name in planted if ".tmp-" in name and (out / name).exists()]
+    _manifests_match_their_shards(out)
+
+    again = _cli(models, out.parent, tmp_path / "again.log")
+    _finish(again, tmp_path / "again.log")
+    assert _final_tree(out) == _final_tree(tmp_path / "clean/out")
