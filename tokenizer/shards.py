@@ -90,6 +90,11 @@ class TokenShard:
         self.path = Path(path)
         try:
             self._map = pa.memory_map(str(self.path), "r")
+            # The file reader trusts the footer alone; the leading magic and schema are checked too.
+            magic = self._map.read_at(6, 0)
+            self._map.seek(8)
+            if magic != b"ARROW1" or not pa.ipc.read_schema(self._map).equals(SCHEMA):
+                raise TokenShardError(f"{self.path}: damaged header (magic or schema)")
             reader = pa.ipc.open_file(self._map)
             if not reader.schema.equals(SCHEMA):
                 raise TokenShardError(f"{self.path}: schema {reader.schema} is not {SCHEMA}")
@@ -198,13 +203,16 @@ class TokenSource:
             yield from shard
 
 
-def shard_entry(path: str | Path, documents: int, tokens: int, text_bytes: int) -> dict:
+def shard_entry(
+    path: str | Path, documents: int, tokens: int, text_bytes: int, data: bytes | None = None
+) -> dict:
+    """`data`: the file's bytes when the writer has them (a remote path cannot be re-read here)."""
     return {
         "file": Path(path).name,
         "documents": documents,
         "tokens": tokens,
         "bytes": text_bytes,
-        "sha256": file_sha256(path),
+        "sha256": file_sha256(path) if data is None else hashlib.sha256(data).hexdigest(),
     }
 
 
