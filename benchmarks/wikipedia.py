@@ -8,7 +8,7 @@ no Beam), and the Beam pipeline end to end (start-up, reading, cleaning, the shu
 deterministic shards, writing, the report) with 1 and 2 worker processes. All in one run, on the
 same pages.
 
-    python benchmarks/wikipedia.py --out benchmarks/results/wikipedia.json
+    python -m benchmarks.wikipedia --out benchmarks/results/wikipedia.json
 """
 
 from __future__ import annotations
