@@ -20,9 +20,9 @@ BEAM_ARGS ?=
 # Wikipedia: dump files (local paths or globs); default: the bundled sample's multistream dumps.
 DUMPS    ?= $(SAMPLE)/wikipedia/*-multistream.xml.bz2
 SHARDS   ?= 4
-# CommonCrawl: WET files (local paths, globs, gs://...) and the languages kept.
+# CommonCrawl: WET files (local paths, globs, gs://...; INPUT= is the same) and the languages kept.
 # Or a Common Crawl snapshot streamed over HTTPS: SNAPSHOT=CC-MAIN-2019-18 SEGMENTS=0:100.
-WET      ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
+WET      ?= $(or $(INPUT),$(SAMPLE)/commoncrawl/wet/*.warc.wet.gz)
 SNAPSHOT ?=
 SEGMENTS ?= 0:1
 CC_LANGS ?= en
@@ -46,7 +46,9 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models wikipedia commoncrawl wikiref lm test lint format bench-wikipedia clean distclean help
+.PHONY: setup sample models wikipedia commoncrawl wikiref lm tokenizer tokenize audit train export \
+        test lint format bench-wikipedia bench-commoncrawl bench-tokenize bench-loader bench-train \
+        clean distclean help
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
@@ -105,14 +107,31 @@ wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) 
 	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
 	      --num_shards $(SHARDS) $(BEAM_RUN)
 
-commoncrawl: setup models $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp)) ## the CommonCrawl (CCNet) pipeline
-	@for lang in $(subst $(comma), ,$(CC_LANGS)); do \
+# CommonCrawl on Dataflow: RUNNER=DataflowRunner PROJECT=… REGION=… BUCKET=gs://…. Output goes to
+# $(BUCKET)/out unless OUTPUT is given; the project ships as its wheel; the models are read from
+# MODELS_URL (a copy of MODELS on a bucket) or uploaded from MODELS to $(BUCKET)/models first.
+PROJECT    ?=
+REGION     ?=
+BUCKET     ?=
+MODELS_URL ?=
+CC_OUTPUT   = $(if $(and $(BUCKET),$(filter file,$(origin OUTPUT))),$(BUCKET)/out,$(OUTPUT))
+CC_MODELS   = $(or $(MODELS_URL),$(MODELS))
+CC_WHEEL    = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+CC_REMOTE   = $(if $(PROJECT),--project=$(PROJECT)) $(if $(REGION),--region=$(REGION)) \
+              $(if $(BUCKET),--temp_location=$(BUCKET)/tmp --staging_location=$(BUCKET)/staging \
+                $(if $(MODELS_URL),,--upload_models_to $(BUCKET)/models)) \
+              $(if $(filter DataflowRunner,$(RUNNER)),--extra_package=$(CC_WHEEL))
+
+commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp)) ## the CommonCrawl (CCNet) pipeline
+	@test -n "$(MODELS_URL)" || for lang in $(subst $(comma), ,$(CC_LANGS)); do \
 	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LANG=$$lang || exit 1; \
 	done
+	$(if $(filter DataflowRunner,$(RUNNER)),rm -rf build/dist build/lib && $(PIP) wheel --quiet \
+	  --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .)
 	$(PY) -m pipelines.commoncrawl $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --segments $(SEGMENTS),--wet $(WET)) \
-	      --output $(OUTPUT)/commoncrawl \
-	      --languages $(CC_LANGS) --lm_dir $(MODELS)/lm --lid_model $(MODELS)/lid.176.ftz \
-	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(BEAM_RUN)
+	      --output $(CC_OUTPUT)/commoncrawl \
+	      --languages $(CC_LANGS) --lm_dir $(CC_MODELS)/lm --lid_model $(CC_MODELS)/lid.176.ftz \
+	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(CC_REMOTE) $(BEAM_RUN)
 
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
@@ -126,6 +145,60 @@ lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## L
 	$(PY) -m pipelines.cutoffs --lang $(LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
 	      --lid $(MODELS)/lid.176.ftz
 
+# The LLaMA tokenizer (SPEC §8): SentencePiece BPE on TOKENIZER_CHARS characters drawn from the
+# documents under $(OUTPUT) by MIX's weights; runs the pipelines whose output is missing first.
+MIX             ?= llama1
+VOCAB           ?= 32000
+TOKENIZER_CHARS ?= 100000000
+TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
+tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
+	@for src in wikipedia commoncrawl; do \
+	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src || exit 1; \
+	done
+	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
+	      --name $(basename $(notdir $(TOKENIZER))) --vocab_size $(VOCAB) --sample_chars $(TOKENIZER_CHARS)
+
+# Token shards: the documents of MIX's sources under $(OUTPUT) (sources without documents are
+# reported) → $(OUTPUT)/tokens/<source>/, TOKEN_SHARDS Arrow files each, encoded with TOKENIZER.
+TOKEN_SHARDS ?= 4
+tokenize: $(STAMPS)/deps ## documents → token shards + manifests for MIX's sources, with TOKENIZER
+	@test -f $(TOKENIZER) || $(MAKE) --no-print-directory tokenizer
+	$(PY) -m pipelines.tokenize --input $(OUTPUT) --output $(OUTPUT)/tokens --tokenizer $(TOKENIZER) \
+	      --mixture $(MIX) --num_shards $(TOKEN_SHARDS) $(BEAM_RUN)
+
+# The mixture auditor: what $(OUTPUT)/tokens can give MIX at BUDGET tokens (default: the mixture's,
+# or MODEL's), and a run's realised mixture (RUN=out/train/NAME). Works with no token shards at all.
+BUDGET ?=
+RUN    ?=
+audit: $(STAMPS)/deps ## check token shards against a mixture: epochs, missing sources, a run's mix
+	$(PY) -m mixtures.audit --mixture $(MIX) --tokens $(OUTPUT)/tokens --output $(OUTPUT)/audit \
+	      $(if $(BUDGET),--budget $(BUDGET),$(if $(MODEL),--model $(MODEL))) $(if $(RUN),--run $(RUN)) $(if $(STRICT),--strict)
+
+# Training (SPEC §9): MODEL on MIX's token shards under TOKENS, in the run directory OUT (resumed
+# from its newest checkpoint, or from RESUME=). NPROC=N on the command line runs N processes with
+# torchrun (FSDP2). The defaults train llama-tiny on the sample on the CPU in a few minutes; with
+# CUDA they use the GPU (bf16, torch.compile). Another MODEL takes its preset's sequence length,
+# batch and token budget unless given. TRAIN_ARGS: any other option (training.train --help).
+train: MODEL ?= llama-tiny
+train: STEPS ?= $(if $(filter llama-tiny,$(MODEL)),300)
+train: SEQ_LEN ?= $(if $(filter llama-tiny,$(MODEL)),256)
+train: BATCH_TOKENS ?= $(if $(filter llama-tiny,$(MODEL)),2048)
+train: TOKENS ?= $(OUTPUT)/tokens
+train: OUT ?= $(OUTPUT)/train/$(MIX)-$(MODEL)
+train: LAUNCH = $(if $(and $(filter command line,$(origin NPROC)),$(filter-out 1,$(NPROC))),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m,$(PY) -m)
+train: $(STAMPS)/deps ## train MODEL on MIX's token shards (STEPS, BATCH_TOKENS, SEQ_LEN, OUT, NPROC, RESUME)
+	@ls $(TOKENS)/*/manifest.json >/dev/null 2>&1 || $(MAKE) --no-print-directory tokenize
+	$(LAUNCH) training.train --tokens $(TOKENS) --mix $(MIX) --model $(MODEL) --out $(OUT) \
+	      $(if $(STEPS),--steps $(STEPS)) $(if $(SEQ_LEN),--seq_len $(SEQ_LEN)) \
+	      $(if $(BATCH_TOKENS),--batch_tokens $(BATCH_TOKENS)) $(if $(RESUME),--resume $(RESUME)) $(TRAIN_ARGS)
+
+# A run's newest checkpoint (RUN=out/train/NAME, or RUN=.../checkpoints/step-N) as a Hugging Face
+# LlamaForCausalLM directory: safetensors, config, and the run's tokenizer when it is found.
+export: HF_OUT ?= $(RUN)/hf
+export: $(STAMPS)/deps ## a training run → Hugging Face safetensors + config (RUN=, HF_OUT=)
+	@test -n "$(RUN)" || { echo "usage: make export RUN=out/train/<mix>-<model> [HF_OUT=dir]"; exit 1; }
+	$(PY) -m training.checkpoint $(RUN) --out $(HF_OUT)
+
 lint: $(STAMPS)/deps ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -138,7 +211,21 @@ test: setup sample models lint ## lint, then the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream speed-up
-	$(PY) benchmarks/wikipedia.py --out benchmarks/results/wikipedia.json
+	$(PY) -m benchmarks.wikipedia --out benchmarks/results/wikipedia.json
+
+bench-commoncrawl: setup sample models ## CCNet docs/s/core per stage and end to end, against datatrove
+	$(PY) -m benchmarks.commoncrawl --out benchmarks/results/commoncrawl.json
+
+bench-loader: $(STAMPS)/deps ## training loader tokens/s on one core, against a GPU's consumption
+	$(PY) -m benchmarks.train_loader --out benchmarks/results/train_loader.json
+
+bench-train: $(STAMPS)/deps ## our training loop vs transformers' LlamaForCausalLM: tokens/s, MFU (QUICK=1)
+	$(PY) -m benchmarks.train --out benchmarks/results/train.json $(if $(QUICK),--quick)
+
+bench-tokenize: $(STAMPS)/deps sample ## encoder tokens/s/core vs HF tokenizers and an sp.encode loop; shard reads (QUICK=1)
+	@test -f $(TOKENIZER) || $(MAKE) --no-print-directory tokenizer
+	$(PY) -m benchmarks.tokenize --tokenizer $(TOKENIZER) --input $(OUTPUT) \
+	      --out benchmarks/results/tokenize.json $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(OUTPUT) build .pytest_cache .ruff_cache
