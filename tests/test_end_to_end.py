@@ -1,4 +1,4 @@
-"""`make wikipedia` and `make lm` on the bundled sample, as a user runs them."""
+"""The make targets on the bundled sample, as a user runs them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import subprocess
 
 import pyarrow.parquet as pq
 import pytest
+import sentencepiece
 from conftest import ROOT
 
 from filters.buckets import Cutoffs
 from filters.perplexity import PerplexityScorer
+from tokenizer.shards import open_sources
 
 ANARCHISM_LEAD = (
     "Anarchism is a political philosophy that advocates self-governed societies based on "
@@ -142,3 +144,47 @@ def test_make_wikiref_trains_the_classifier_and_commoncrawl_applies_it(runs):
 def test_second_make_does_no_setup_work():
     proc = subprocess.run(["make", "--question", "setup"], cwd=ROOT, capture_output=True)
     assert proc.returncode == 0, "`make setup` would run again: " + proc.stdout.decode()
+
+
+def test_make_tokenizer_tokenize_train_audit_export(runs):
+    """The issue-4/5 chain as a user runs it on the sample: tokenizer, token shards, a short
+    training run, the audit of its realised mixture, and the Hugging Face export."""
+    out, _, _ = runs
+    common = [f"OUTPUT={out}", f"MODELS={out}/models", "WORKERS=2"]
+    _make("tokenizer", *common)  # runs make commoncrawl itself when its output is missing
+    card = json.loads((out / "models/tokenizer/llama1.json").read_text())
+    assert card["tokenizer"]["vocab_size"] == card["vocab_size_requested"] == 32000
+
+    _make("tokenize", *common, "TOKEN_SHARDS=2")
+    sources = open_sources(out / "tokens")
+    assert sorted(sources) == ["commoncrawl", "wikipedia"]
+    assert sources["wikipedia"].num_documents == 111  # every article written by make wikipedia
+    cc_report = json.loads((out / "commoncrawl/report.json").read_text())
+    assert sources["commoncrawl"].num_documents == sum(cc_report["buckets"].values())
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(out / "models/tokenizer/llama1.model"))
+    wiki = {r["id"]: r["text"] for r in pq.read_table(out / "wikipedia/documents").to_pylist()}
+    shard = sources["wikipedia"].shards[0]
+    for i in range(len(shard)):
+        assert sp.decode(shard.document(i).tolist()) == wiki[shard.document_id(i)]
+
+    run = out / "train/run"
+    log = _make("train", *common, "STEPS=40", f"OUT={run}")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert losses[-1] < losses[0] - 1.0, losses  # it learns
+    drawn = [m["tokens_by_source"] for m in metrics if "tokens_by_source" in m][-1]
+    assert set(drawn) == {"commoncrawl", "wikipedia"}
+    assert any("val_loss" in m for m in metrics)
+    assert (run / "loss.png").read_bytes().startswith(b"\x89PNG") and "loss" in log
+
+    _make("audit", *common, f"RUN={run}")
+    audit = json.loads((out / "audit/audit.json").read_text())
+    rows = audit["sources"]
+    assert rows["c4"]["status"] == "missing" and rows["wikipedia"]["status"] == "ok"
+    assert rows["wikipedia"]["tokens"] == sources["wikipedia"].num_tokens
+    assert "not_trained" in rows["c4"]["flags"]
+
+    _make("export", *common, f"RUN={run}", f"HF_OUT={out}/hf")
+    config = json.loads((out / "hf/config.json").read_text())
+    assert (config["vocab_size"], config["hidden_size"]) == (32000, 64)
+    assert (out / "hf/model.safetensors").stat().st_size > 0
