@@ -104,32 +104,35 @@ $(MODELS)/lid.176.ftz: $(STAMPS)/deps pipelines/models.py
 	$(PY) -m pipelines.models lid --out $(MODELS)
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
-	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(OUTPUT)/wikipedia \
-	      --num_shards $(SHARDS) $(BEAM_RUN)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.wikipedia --dumps $(DUMPS) --output $(RUN_OUTPUT)/wikipedia \
+	      --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
-# CommonCrawl on Dataflow: RUNNER=DataflowRunner PROJECT=… REGION=… BUCKET=gs://…. Output goes to
-# $(BUCKET)/out unless OUTPUT is given; the project ships as its wheel; the models are read from
-# MODELS_URL (a copy of MODELS on a bucket) or uploaded from MODELS to $(BUCKET)/models first.
+# On Dataflow: RUNNER=DataflowRunner PROJECT=… REGION=… BUCKET=gs://…. Output goes to
+# $(BUCKET)/out unless OUTPUT is given; the project ships as its wheel (built offline by pip). The
+# CommonCrawl models are read from MODELS_URL (a copy of MODELS on a bucket) or uploaded from
+# MODELS to $(BUCKET)/models first.
 PROJECT    ?=
 REGION     ?=
 BUCKET     ?=
 MODELS_URL ?=
-CC_OUTPUT   = $(if $(and $(BUCKET),$(filter file,$(origin OUTPUT))),$(BUCKET)/out,$(OUTPUT))
+RUN_OUTPUT  = $(if $(and $(BUCKET),$(filter file,$(origin OUTPUT))),$(BUCKET)/out,$(OUTPUT))
 CC_MODELS   = $(or $(MODELS_URL),$(MODELS))
-CC_WHEEL    = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
-CC_REMOTE   = $(if $(PROJECT),--project=$(PROJECT)) $(if $(REGION),--region=$(REGION)) \
-              $(if $(BUCKET),--temp_location=$(BUCKET)/tmp --staging_location=$(BUCKET)/staging \
-                $(if $(MODELS_URL),,--upload_models_to $(BUCKET)/models)) \
-              $(if $(filter DataflowRunner,$(RUNNER)),--extra_package=$(CC_WHEEL))
+WHEEL       = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+BUILD_WHEEL = $(if $(filter DataflowRunner,$(RUNNER)),rm -rf build/dist build/lib && $(PIP) wheel \
+                --quiet --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .)
+REMOTE      = $(if $(PROJECT),--project=$(PROJECT)) $(if $(REGION),--region=$(REGION)) \
+              $(if $(BUCKET),--temp_location=$(BUCKET)/tmp --staging_location=$(BUCKET)/staging) \
+              $(if $(filter DataflowRunner,$(RUNNER)),--extra_package=$(WHEEL))
+CC_REMOTE   = $(REMOTE) $(if $(and $(BUCKET),$(if $(MODELS_URL),,x)),--upload_models_to $(BUCKET)/models)
 
 commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp)) ## the CommonCrawl (CCNet) pipeline
 	@test -n "$(MODELS_URL)" || for lang in $(subst $(comma), ,$(CC_LANGS)); do \
 	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LANG=$$lang || exit 1; \
 	done
-	$(if $(filter DataflowRunner,$(RUNNER)),rm -rf build/dist build/lib && $(PIP) wheel --quiet \
-	  --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .)
+	$(BUILD_WHEEL)
 	$(PY) -m pipelines.commoncrawl $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --segments $(SEGMENTS),--wet $(WET)) \
-	      --output $(CC_OUTPUT)/commoncrawl \
+	      --output $(RUN_OUTPUT)/commoncrawl \
 	      --languages $(CC_LANGS) --lm_dir $(CC_MODELS)/lm --lid_model $(CC_MODELS)/lid.176.ftz \
 	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(CC_REMOTE) $(BEAM_RUN)
 
