@@ -24,7 +24,7 @@ What is measured, all in one run on the same pages:
   stages, one core, in process (no Beam), wall and CPU seconds and docs/s:
     read        our iter_records + wet_document over the gzip files (all conversion records),
                 then the 300-character minimum
-    dedup       normalise + SHA-1 each line (document_hashes), count hashes over the run, apply
+    dedup       normalise + SHA-1 each line (line_hashes), count hashes over the run, apply
                 the rule to each document (dedup_document) as LineDedup does
     lid         fastText lid.176.ftz, the pipeline's input (lines joined by a space), batches
                 of 512 (BatchElements' maximum) and, for reference, one call per document
@@ -305,18 +305,17 @@ def read_stage(paths: list[str]) -> tuple[list[dict], dict]:
 
 
 def dedup_stage(docs: list[dict]) -> tuple[list[dict], dict]:
-    from filters.dedup import document_hashes
-    from pipelines.linededup import dedup_document, to_int64
+    from filters.dedup import line_hashes
+    from pipelines.linededup import dedup_document
 
-    hashes, hash_wall, hash_cpu = timed(
-        lambda: [document_hashes(d["raw_content"].split("\n")) for d in docs]
-    )
+    hashes, hash_wall, hash_cpu = timed(lambda: [line_hashes(d["raw_content"]) for d in docs])
 
     def apply() -> list[dict]:
-        counts = Counter(h for hs in hashes for h in hs)
+        distinct = [set(hs[nonempty].tolist()) for hs, nonempty in hashes]
+        counts = Counter(h for hs in distinct for h in hs)
         out = []
-        for doc, hs in zip(docs, hashes, strict=True):
-            deduped, decision = dedup_document(doc, [to_int64(h) for h in hs if counts[h] > 1])
+        for doc, (hs, _), mine in zip(docs, hashes, distinct, strict=True):
+            deduped, decision = dedup_document(doc, {h for h in mine if counts[h] > 1}, hs)
             if decision.keep:
                 out.append(deduped)
         return out

@@ -44,7 +44,7 @@ from filters.perplexity import PerplexityScorer
 from filters.wikiref import WikirefClassifier
 from pipelines import accounting, options, staging
 from pipelines.cutoffs import plot
-from pipelines.linededup import LineDedup, WriteHashSet
+from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
 from pipelines.models import LID
 from pipelines.shards import WriteShards, clear_unfinished, document_schema, write_atomically
 from pipelines.staging import Model
@@ -280,7 +280,7 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
         ).with_outputs("dead", "rejects", main="documents")
     )
     dedup = read.documents | "LineDedup" >> LineDedup(
-        SOURCE, "dedup", previous_hashes=args.previous_hashes
+        SOURCE, "dedup", previous_hashes=args.previous_hashes, dedup_shards=args.dedup_shards
     )
     scored = (
         dedup["documents"]
@@ -449,6 +449,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_shards", type=int, default=4, help="shards per output")
     parser.add_argument(
         "--previous_hashes", default=None, help="hash sets of earlier runs (a glob of .npy files)"
+    )
+    parser.add_argument(
+        "--dedup_shards",
+        type=int,
+        default=DEFAULT_DEDUP_SHARDS,
+        help="hash ranges the line dedup shuffles by; a worker holds one range's (line hash, "
+        "document) pairs, 16 bytes each, ~3x that while sorting: at scale use thousands (a "
+        "3-billion-page snapshot, ~1.5e11 pairs: 4096 for ~600 MB a range)",
     )
     parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES)
     parser.add_argument("--write_rejects", action="store_true", help="write dropped documents")

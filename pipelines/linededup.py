@@ -1,53 +1,68 @@
-"""Global line dedup (SPEC §1.2) as Beam shuffles: no worker ever holds the run's hash set.
+"""Global line dedup (SPEC §1.2) as three shuffles of NumPy batches: no worker ever holds the run's
+hash set, and no Beam element stands for a line. Arrays cross shuffles as their raw bytes.
 
-What crosses a shuffle, per document with L distinct non-empty lines, R of them duplicated:
+1. `HashLines`, per document: `line_hashes` hashes its lines once; the uint64 array rides with the
+   document (8 bytes a line, in a private field that step 4 removes), so no line is hashed twice.
+   A worker buffers (hash, document key) for each document's distinct non-empty lines, up to
+   `batch_pairs` pairs or the end of the bundle, and counts hashes across the batch, as a lifted
+   combiner would. A hash that two or more of the batch's documents hold is a duplicate already:
+   its pairs go straight to step 3 and its hash shard receives the bare hash (8 bytes), once.
+   The other pairs (16 bytes each) go to their hash shard. Shard s holds the hashes in
+   [s, s + 1) × 2**64 / `dedup_shards`, so a boilerplate line costs its shard one hash per batch,
+   not one pair per document: no hot-key fan-out is needed.
+2. GroupByKey per hash shard, together with the hashes of earlier runs (hash-set files are read
+   a chunk at a time, and each chunk is split at the shard bounds by a search: 8 bytes a hash).
+   Per shard: sort, count documents per hash. A hash is duplicated when two or more documents
+   hold it (in one batch, or across batches), and removed when duplicated or held by an earlier
+   run. Out go the shard's rows of the run's hash set (hash, duplicated: 9 bytes each, sorted,
+   for `WriteHashSet`) and the (hash, document key) pairs of removed hashes, split by ranges of
+   the 64-bit document key (`dedup_shards` of them).
+3. GroupByKey per document-key range: sort its removed pairs by key. Out goes one element per
+   document that loses a line: the hashes it loses.
+4. GroupByKey per document key of the document and that element (the only shuffle of the text);
+   `dedup_lines` with the carried hashes.
+Every decision is a count over the whole run and every output is sorted or per document, so the
+result does not depend on how bundles and batches fall: runners give byte-identical files.
 
-1. Count: (line hash, 1) per distinct line → `CombinePerKey(sum)` with hot-key fan-out. The
-   combiner is lifted, so at most one (hash, partial count) per hash, fan-out slot and bundle
-   is shuffled (≤ L records of ~12 bytes), then at most `hot_key_fanout` partials per hash.
-2. Per-hash join: (line hash, document key) per distinct line, ~20 bytes each, grouped with the
-   hashes of earlier runs (one ~10-byte record per previous hash). A hash held by two or more
-   documents, or by an earlier run, sends (document key, hash) back: R records of ~20 bytes.
-   Lines in `hot_threshold` or more documents skip this shuffle: Beam's CoGroupByKey holds a
-   key's values in one list, so their hashes (at most #pairs / hot_threshold of them, boilerplate)
-   reach every worker as a side input instead.
-3. Per-document join: the document itself, the only time its text is shuffled, with its ≤ R
-   duplicated hashes.
-
-Inside the pipeline hashes and document keys are int64 (the same 8 bytes read as signed), which
-Beam's VarIntCoder carries in ≤ 10 bytes; it cannot encode a uint64 of 2**63 or more.
-Hash-set files hold them as uint64, CCNet's values. A document key is a 64-bit BLAKE2b
-fingerprint of `id`; a collision is harmless, since the two documents then receive each other's
-duplicated hashes, which are duplicated for them too.
+Memory, with N = `dedup_shards`: a hash shard holds 16 bytes per pair whose hash is in its range
+(8 per repeated or earlier-run hash), about 3x that while sorting. Hashes are uniform, so that is
+at most about 1/N of the run's pairs; a document range holds 16 bytes per removed line of its
+documents, no more; a document key, one document. Choose N so that a shard fits a worker: a
+3-billion-page snapshot has ~1.5e11 pairs (~2.4 TB), so N = 4096 gives ~600 MB a shard. The
+default, 64, suits a run on one machine. A document key is a 64-bit BLAKE2b fingerprint of `id`;
+a collision is harmless, since the two documents then receive each other's removed hashes, which
+are removed for them too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-from array import array
-from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from collections.abc import Container, Iterable, Iterator
+from typing import Any, BinaryIO, Final
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from filters.base import Decision
-from filters.dedup import dedup_lines, document_hashes
+from filters.dedup import dedup_lines, line_hashes
 from pipelines import accounting
 from pipelines.shards import remove_stale, shard_name, write_atomically, write_manifest
 
 HASH_DTYPE: Final = np.dtype([("hash", "<u8"), ("duplicated", "?")])
 HASH_SUFFIX: Final = ".npy"
-_U64: Final = 1 << 64
-_I64_MAX: Final = (1 << 63) - 1
-
-
-def to_int64(h: int) -> int:
-    """A uint64 line hash as the pipeline carries it."""
-    return h - _U64 if h > _I64_MAX else h
+PAIR_DTYPE: Final = np.dtype([("hash", "<u8"), ("key", "<i8")])
+DEFAULT_DEDUP_SHARDS: Final = 64
+DEFAULT_BATCH_PAIRS: Final = 1 << 20  # 16 MiB of pairs per worker before they are sent
+_READ_ROWS: Final = 1 << 20  # hash-set rows per element when files are read (9 MiB)
+_LINE_HASHES: Final = "_line_hashes"
+# Tags of the values that share a GroupByKey: per hash shard, per document.
+_PAIRS, _REPEATED, _PREVIOUS = 0, 1, 2
+_DOCUMENT, _REMOVED = 0, 1
 
 
 def doc_key(doc_id: Any) -> int:
@@ -55,39 +70,147 @@ def doc_key(doc_id: Any) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-def _hash_pairs(doc: dict) -> Iterator[tuple[int, int]]:
-    key = doc_key(doc["id"])
-    for h in document_hashes(doc["raw_content"].split("\n")):
-        yield to_int64(h), key
+@functools.cache
+def shard_bounds(num_shards: int) -> np.ndarray:
+    """The first uint64 of each shard: shard s holds [s, s + 1) × 2**64 / num_shards, i.e. the
+    values v with floor(v × num_shards / 2**64) = s, so the shards in order are one sorted range."""
+    bounds = np.array([-(-(s << 64) // num_shards) for s in range(num_shards)], np.uint64)
+    bounds.flags.writeable = False
+    return bounds
 
 
-def _shared_hashes(
-    element: tuple[int, dict[str, list]],
-) -> Iterator[tuple[int, int]]:
-    """(document key, hash) for every document of a hash held by ≥ 2 documents or a past run."""
-    h, grouped = element
-    keys = grouped["documents"]
-    if len(keys) >= 2 or grouped.get("previous"):
-        for key in keys:
-            yield key, h
+def split_by_shard(
+    rows: np.ndarray, values: np.ndarray, num_shards: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(shard, its rows) for every shard of uint64 `values` (one per row) that has rows; the rows
+    keep their order within a shard."""
+    shards = np.searchsorted(shard_bounds(num_shards), values, side="right") - 1
+    counts = np.bincount(shards, minlength=num_shards)
+    rows = rows[np.argsort(shards, kind="stable")]
+    ends = np.cumsum(counts)
+    for shard in np.flatnonzero(counts).tolist():
+        yield shard, rows[ends[shard] - counts[shard] : ends[shard]]
 
 
-class _SplitHot(beam.DoFn):
-    """A hot line's pair is a decision already; every other pair goes on to the per-hash join."""
-
-    def process(self, pair: tuple[int, int], hot: frozenset[int] | set[int]):
-        h, key = pair
-        if h in hot:
-            yield beam.pvalue.TaggedOutput("decided", (key, h))
-        else:
-            yield pair
+def _split_pairs(pairs: np.ndarray, num_shards: int) -> Iterator[tuple[int, bytes]]:
+    """(document-key range, its pairs' bytes): the removed pairs on their way to step 3."""
+    for shard, part in split_by_shard(pairs, pairs["key"].view(np.uint64), num_shards):
+        yield shard, part.tobytes()
 
 
-def dedup_document(doc: dict, duplicated: Iterable[int]) -> tuple[dict, Decision]:
-    """The document with CCNet's fields; `duplicated` holds int64 hashes as the pipeline does."""
+class _HashLines(beam.DoFn):
+    """Documents → (key, (_DOCUMENT, document with its line hashes)); tagged "by_hash":
+    (hash shard, (tag, bytes)) batches; tagged "removed": (document range, pairs' bytes)."""
+
+    def __init__(self, num_shards: int, batch_pairs: int):
+        self.num_shards, self.batch_pairs = num_shards, batch_pairs
+
+    def start_bundle(self):
+        self._reset()
+
+    def _reset(self) -> None:
+        self._hashes: list[np.ndarray] = []
+        self._keys: list[int] = []
+        self._buffered = 0
+
+    def process(self, doc: dict):
+        hashes, nonempty = line_hashes(doc["raw_content"])
+        key = doc_key(doc["id"])
+        distinct = np.unique(hashes[nonempty])
+        if distinct.size:
+            self._hashes.append(distinct)
+            self._keys.append(key)
+            self._buffered += distinct.size
+        yield key, (_DOCUMENT, {**doc, _LINE_HASHES: hashes.tobytes()})
+        if self._buffered >= self.batch_pairs:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        # Outputs of finish_bundle need a window; the dedup runs in the global window.
+        for output in self._flush():
+            yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+
+    def _flush(self) -> Iterator[beam.pvalue.TaggedOutput]:
+        if not self._hashes:
+            return
+        pairs = np.empty(self._buffered, PAIR_DTYPE)
+        pairs["hash"] = np.concatenate(self._hashes)
+        pairs["key"] = np.repeat(np.array(self._keys, np.int64), [len(h) for h in self._hashes])
+        self._reset()
+        hashes, inverse, counts = np.unique(pairs["hash"], return_inverse=True, return_counts=True)
+        repeated = counts >= 2
+        in_repeated = repeated[inverse]
+        single = pairs[~in_repeated]
+        for shard, part in split_by_shard(single, single["hash"], self.num_shards):
+            yield beam.pvalue.TaggedOutput("by_hash", (shard, (_PAIRS, part.tobytes())))
+        repeated_hashes = hashes[repeated]
+        for shard, part in split_by_shard(repeated_hashes, repeated_hashes, self.num_shards):
+            yield beam.pvalue.TaggedOutput("by_hash", (shard, (_REPEATED, part.tobytes())))
+        for shard, data in _split_pairs(pairs[in_repeated], self.num_shards):
+            yield beam.pvalue.TaggedOutput("removed", (shard, data))
+
+
+def _route_previous(data: bytes, num_shards: int) -> Iterator[tuple[int, tuple[int, bytes]]]:
+    """Hash-set rows of earlier runs → (hash shard, (_PREVIOUS, its hashes' bytes))."""
+    hashes = np.ascontiguousarray(np.frombuffer(data, HASH_DTYPE)["hash"])
+    for shard, part in split_by_shard(hashes, hashes, num_shards):
+        yield shard, (_PREVIOUS, part.tobytes())
+
+
+class _DecideShard(beam.DoFn):
+    """(hash shard, batches) → the shard's hash-set rows as bytes of HASH_DTYPE, sorted by hash;
+    tagged "removed": (document range, bytes of the pairs whose hash is removed)."""
+
+    def __init__(self, num_shards: int):
+        self.num_shards = num_shards
+
+    def process(self, element: tuple[int, Iterable[tuple[int, bytes]]]):
+        _, values = element
+        parts: tuple[list[bytes], ...] = ([], [], [])
+        for tag, data in values:
+            parts[tag].append(data)
+        pairs = np.frombuffer(b"".join(parts[_PAIRS]), PAIR_DTYPE)
+        repeated = np.frombuffer(b"".join(parts[_REPEATED]), np.uint64)
+        previous = np.frombuffer(b"".join(parts[_PREVIOUS]), np.uint64)
+        singles, inverse, counts = np.unique(pairs["hash"], return_inverse=True, return_counts=True)
+        duplicated = np.union1d(singles[counts >= 2], repeated)
+        seen = np.union1d(singles, repeated)
+        if seen.size:
+            table = np.empty(seen.size, HASH_DTYPE)
+            table["hash"] = seen
+            table["duplicated"] = np.isin(seen, duplicated, assume_unique=True)
+            yield table.tobytes()
+        removed = np.isin(singles, duplicated, assume_unique=True) | np.isin(singles, previous)
+        yield from (
+            beam.pvalue.TaggedOutput("removed", out)
+            for out in _split_pairs(pairs[removed[inverse]], self.num_shards)
+        )
+
+
+def _removed_by_document(
+    element: tuple[int, Iterable[bytes]],
+) -> Iterator[tuple[int, tuple[int, bytes]]]:
+    """(document range, removed pairs) → (document key, (_REMOVED, its removed hashes' bytes))."""
+    _, parts = element
+    pairs = np.frombuffer(b"".join(parts), PAIR_DTYPE)
+    pairs = pairs[np.argsort(pairs["key"], kind="stable")]
+    keys, hashes = pairs["key"], np.ascontiguousarray(pairs["hash"])
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    ends = np.append(starts[1:], len(keys))
+    for key, start, end in zip(keys[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        yield key, (_REMOVED, hashes[start:end].tobytes())
+
+
+def dedup_document(
+    doc: dict, duplicated: Container[int], hashes: np.ndarray | None = None
+) -> tuple[dict, Decision]:
+    """The document with CCNet's fields; `duplicated` holds uint64 line hashes, `hashes` the
+    document's `line_hashes` when they are known already."""
     content: str = doc["raw_content"]
     lines = content.split("\n")
-    kept = dedup_lines(lines, {h % _U64 for h in duplicated})
+    if hashes is None:
+        hashes, _ = line_hashes(content)
+    kept = dedup_lines(lines, duplicated, hashes.tolist())
     text = "\n".join(kept.lines)
     out = {
         **doc,
@@ -102,15 +225,20 @@ def dedup_document(doc: dict, duplicated: Iterable[int]) -> tuple[dict, Decision
     return out, kept.decision
 
 
-class _ApplyDedup(beam.DoFn):
+class _Apply(beam.DoFn):
     def __init__(self, source: str, group: str):
         self.source, self.group = source, group
 
-    def process(self, element: tuple[int, dict[str, list]]):
-        _, grouped = element
-        duplicated = grouped["duplicated"]
-        for doc in grouped["documents"]:
-            out, decision = dedup_document(doc, duplicated)
+    def process(self, element: tuple[int, Iterable[tuple[int, Any]]]):
+        _, values = element
+        docs, removed = [], []
+        for tag, value in values:
+            (docs if tag == _DOCUMENT else removed).append(value)
+        duplicated = set(np.frombuffer(b"".join(removed), np.uint64).tolist())
+        for carried in docs:
+            doc = dict(carried)
+            hashes = np.frombuffer(doc.pop(_LINE_HASHES), np.uint64)
+            out, decision = dedup_document(doc, duplicated, hashes)
             if decision.keep:
                 yield out
             else:
@@ -121,13 +249,17 @@ class _ApplyDedup(beam.DoFn):
 
 
 class LineDedup(beam.PTransform):
-    """Documents (`id`, `raw_content`, ...) → {"documents": deduplicated documents,
-    "hashes": (int64 hash, held by ≥ 2 documents) for every line hash of this run,
-    "dropped": (`id`, `reason`) of each document left with no line}.
+    """Documents (`id`, `raw_content`, ...) in the global window → {"documents": deduplicated
+    documents, "hashes": the run's hash set as bytes of HASH_DTYPE arrays (every line hash of
+    the run once, `duplicated` if two or more documents hold it; one array per hash shard, sorted
+    by hash; `WriteHashSet` writes them), "dropped": (`id`, `reason`) of each document left with
+    no line}.
 
-    `previous_hashes`: int64 hashes of earlier runs (a PCollection, or a pattern of files that
-    `WriteHashSet` wrote); a line whose hash is among them goes as a duplicate. Documents left
-    empty are counted as `dropped_dedup_empty` in `source`/`group`.
+    `previous_hashes`: hash sets of earlier runs, as a pattern of files that `WriteHashSet` wrote
+    or a PCollection like "hashes"; a line whose hash is among them goes as a duplicate. Documents
+    left empty are counted as `dropped_dedup_empty` in `source`/`group`. `dedup_shards`: hash
+    ranges (and document-key ranges) of the shuffles: one range's pairs must fit a worker's
+    memory (module docstring). `batch_pairs`: pairs a worker counts together before sending.
     """
 
     def __init__(
@@ -136,116 +268,112 @@ class LineDedup(beam.PTransform):
         group: str = "dedup",
         *,
         previous_hashes: beam.PCollection | str | None = None,
-        hot_key_fanout: int = 16,
-        hot_threshold: int = 10_000,
+        dedup_shards: int = DEFAULT_DEDUP_SHARDS,
+        batch_pairs: int = DEFAULT_BATCH_PAIRS,
     ):
         super().__init__()
-        if hot_threshold < 2:
-            raise ValueError("hot_threshold must be at least 2: a hot line must be a duplicate")
+        if dedup_shards < 1 or batch_pairs < 1:
+            raise ValueError("dedup_shards and batch_pairs must be at least 1")
         self.source, self.group = source, group
         self.previous_hashes = previous_hashes
-        self.hot_key_fanout, self.hot_threshold = hot_key_fanout, hot_threshold
+        self.dedup_shards, self.batch_pairs = dedup_shards, batch_pairs
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        threshold = self.hot_threshold
-        pairs = docs | "HashLines" >> beam.FlatMap(_hash_pairs)
-        counts = (
-            pairs
-            | "One" >> beam.Map(lambda pair: (pair[0], 1))
-            | "CountDocuments" >> beam.CombinePerKey(sum).with_hot_key_fanout(self.hot_key_fanout)
+        n = self.dedup_shards
+        hashed = docs | "HashLines" >> beam.ParDo(_HashLines(n, self.batch_pairs)).with_outputs(
+            "by_hash", "removed", main="documents"
         )
-        hot = (
-            counts
-            | "Hot" >> beam.Filter(lambda hc: hc[1] >= threshold)
-            | "HotHashes" >> beam.Keys()
-            | "HotSet" >> beam.combiners.ToSet()
-        )
-        split = pairs | "SplitHot" >> beam.ParDo(
-            _SplitHot(), hot=beam.pvalue.AsSingleton(hot)
-        ).with_outputs("decided", main="cold")
-        by_hash = {"documents": split.cold}
+        by_hash = [hashed.by_hash]
         previous = self.previous_hashes
         if isinstance(previous, str):
             previous = docs.pipeline | "ReadPreviousHashes" >> ReadHashSet(previous)
         if previous is not None:
-            by_hash["previous"] = previous | "KeyPrevious" >> beam.Map(lambda h: (h, None))
-        shared = (
+            by_hash.append(previous | "RoutePrevious" >> beam.FlatMap(_route_previous, n))
+        decided = (
             by_hash
-            | "JoinByHash" >> beam.CoGroupByKey()
-            | "SharedHashes" >> beam.FlatMap(_shared_hashes)
+            | "AllByHash" >> beam.Flatten()
+            | "GroupByHashShard" >> beam.GroupByKey()
+            | "Decide" >> beam.ParDo(_DecideShard(n)).with_outputs("removed", main="hashes")
         )
-        duplicated = (split.decided, shared) | "AllDuplicated" >> beam.Flatten()
+        removed = (
+            (hashed.removed, decided.removed)
+            | "AllRemoved" >> beam.Flatten()
+            | "GroupByDocumentRange" >> beam.GroupByKey()
+            | "RemovedByDocument" >> beam.FlatMap(_removed_by_document)
+        )
         deduplicated = (
-            {
-                "documents": docs | "KeyDocuments" >> beam.Map(lambda d: (doc_key(d["id"]), d)),
-                "duplicated": duplicated,
-            }
-            | "JoinByDocument" >> beam.CoGroupByKey()
+            (hashed.documents, removed)
+            | "DocumentsAndRemoved" >> beam.Flatten()
+            | "JoinByDocument" >> beam.GroupByKey()
             | "Apply"
-            >> beam.ParDo(_ApplyDedup(self.source, self.group)).with_outputs(
-                "dropped", main="documents"
-            )
+            >> beam.ParDo(_Apply(self.source, self.group)).with_outputs("dropped", main="documents")
         )
-        hashes = counts | "Flag" >> beam.Map(lambda hc: (hc[0], hc[1] >= 2))
         return {
             "documents": deduplicated.documents,
-            "hashes": hashes,
+            "hashes": decided.hashes,
             "dropped": deduplicated.dropped,
         }
 
 
-def hash_shard(h: int, num_shards: int) -> int:
-    """Shards are ranges of the uint64 hash, so the shards in order are one sorted array."""
-    return ((h % _U64) * num_shards) >> 64
+def _read_header(fh: BinaryIO, path: str) -> int:
+    """Check a hash-set file's `.npy` header; its number of rows."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"{path}: .npy version {version} is not one np.save writes for a hash set")
+    if dtype != HASH_DTYPE or len(shape) != 1:
+        raise ValueError(
+            f"{path}: dtype {dtype} is not a hash set's {HASH_DTYPE}; "
+            "pass the part-*.npy files that WriteHashSet wrote"
+        )
+    return shape[0]
 
 
-def hash_set_bytes(pairs: Iterable[tuple[int, bool] | None]) -> tuple[int, bytes]:
-    """(rows, `.npy` bytes) of (hash, duplicated) pairs sorted by uint64 hash; Nones skipped.
-
-    The pairs stream into two typed arrays (9 bytes a hash), never a Python list of tuples.
-    """
-    hashes, flags = array("q"), array("B")
-    for pair in pairs:
-        if pair is not None:
-            hashes.append(pair[0])
-            flags.append(pair[1])
-    table = np.empty(len(hashes), HASH_DTYPE)
-    table["hash"] = np.frombuffer(hashes, dtype=np.int64).view(np.uint64)
-    table["duplicated"] = np.frombuffer(flags, dtype=np.uint8)
-    table.sort(order=["hash", "duplicated"])
-    buffer = io.BytesIO()
-    np.save(buffer, table, allow_pickle=False)
-    return len(table), buffer.getvalue()
+def _hash_set_chunks(path: str, rows: int = _READ_ROWS) -> Iterator[bytes]:
+    """A hash-set file's rows, up to `rows` at a time, as bytes of HASH_DTYPE: a file is never
+    in memory whole."""
+    width = HASH_DTYPE.itemsize
+    with FileSystems.open(path, compression_type="uncompressed") as fh:
+        expected = _read_header(fh, path)
+        seen, rest = 0, b""
+        while block := fh.read(rows * width):
+            block = rest + block
+            usable = len(block) - len(block) % width
+            rest = block[usable:]
+            if usable:
+                seen += usable // width
+                yield block[:usable]
+    if rest or seen != expected:
+        raise ValueError(f"{path}: {seen} rows and {len(rest)} bytes, not the {expected} rows")
 
 
 def read_hash_set(path: str) -> np.ndarray:
     """One hash-set file as a structured array of HASH_DTYPE."""
-    with FileSystems.open(path, compression_type="uncompressed") as fh:
-        table = np.load(io.BytesIO(fh.read()), allow_pickle=False)
-    if table.dtype != HASH_DTYPE:
-        raise ValueError(
-            f"{path}: dtype {table.dtype} is not a hash set's {HASH_DTYPE}; "
-            "pass the part-*.npy files that WriteHashSet wrote"
-        )
-    return table
+    return np.frombuffer(b"".join(_hash_set_chunks(path)), HASH_DTYPE)
 
 
-def _int64_hashes(path: str, chunk: int = 1 << 16) -> Iterator[int]:
-    """A file's hashes as Python ints a chunk at a time: ints cost ~30 bytes each, not 8."""
-    hashes = read_hash_set(path)["hash"].view(np.int64)
-    for start in range(0, len(hashes), chunk):
-        yield from hashes[start : start + chunk].tolist()
+def _split_hash_rows(data: bytes, num_shards: int) -> Iterator[tuple[int, bytes]]:
+    rows = np.frombuffer(data, HASH_DTYPE)
+    for shard, part in split_by_shard(rows, rows["hash"], num_shards):
+        yield shard, part.tobytes()
 
 
 class _WriteHashShard(beam.DoFn):
     def __init__(self, directory: str, num_shards: int):
         self.directory, self.num_shards = directory, num_shards
 
-    def process(self, element: tuple[int, Iterable[tuple[int, bool] | None]]):
-        shard, pairs = element
-        rows, data = hash_set_bytes(pairs)
+    def process(self, element: tuple[int, Iterable[bytes]]):
+        shard, parts = element
+        table = np.frombuffer(b"".join(parts), HASH_DTYPE)
+        table = table[np.lexsort((table["duplicated"], table["hash"]))]
+        buffer = io.BytesIO()
+        np.save(buffer, table, allow_pickle=False)
+        data = buffer.getvalue()
         write_atomically(shard_name(self.directory, shard, self.num_shards, HASH_SUFFIX), data)
-        yield shard, rows, len(data)
+        yield shard, len(table), len(data)
 
 
 def _finalize_hash_set(written: list[tuple[int, int, int]], directory: str, n: int) -> dict:
@@ -265,12 +393,16 @@ def _finalize_hash_set(written: list[tuple[int, int, int]], directory: str, n: i
 
 
 class WriteHashSet(beam.PTransform):
-    """(int64 hash, duplicated) → `<directory>/part-SSSSS-of-NNNNN.npy`, one summary dict.
+    """Bytes of HASH_DTYPE arrays (LineDedup's "hashes") → `<directory>/part-SSSSS-of-NNNNN.npy`,
+    one summary dict.
 
     Each file is a `.npy` array of HASH_DTYPE (`hash` uint64 little-endian, `duplicated` bool),
     sorted by hash; shard s holds the hashes in [s, s + 1) × 2**64 / N, so the files in order are
-    one sorted array. Byte-identical for the same hashes on any runner; every shard is written,
-    empty ones included, so a reader never mistakes a missing file for an empty range.
+    one sorted array. The arrays are split at those bounds and regrouped, so N need not be
+    LineDedup's `dedup_shards` (with a multiple of N, each array lands in one file). A file is
+    built in memory (9 bytes a hash). Byte-identical for the same hashes on any runner; every
+    shard is written, empty ones included, so a reader never mistakes a missing file for an empty
+    range.
     """
 
     def __init__(self, directory: str, num_shards: int):
@@ -279,12 +411,12 @@ class WriteHashSet(beam.PTransform):
             raise ValueError("num_shards must be at least 1")
         self.directory, self.num_shards = directory, num_shards
 
-    def expand(self, hashes: beam.PCollection) -> beam.PCollection:
+    def expand(self, tables: beam.PCollection) -> beam.PCollection:
         directory, n = self.directory, self.num_shards
-        keyed = hashes | "Key" >> beam.Map(lambda hd: (hash_shard(hd[0], n), hd))
-        every_shard = hashes.pipeline | "EveryShard" >> beam.Create([(s, None) for s in range(n)])
+        parts = tables | "Split" >> beam.FlatMap(_split_hash_rows, n)
+        every_shard = tables.pipeline | "EveryShard" >> beam.Create([(s, b"") for s in range(n)])
         return (
-            (keyed, every_shard)
+            (parts, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(_WriteHashShard(directory, n))
@@ -294,9 +426,9 @@ class WriteHashSet(beam.PTransform):
 
 
 class ReadHashSet(beam.PTransform):
-    """Every hash (int64) in the files matching `pattern`, e.g. `<run>/hashes/part-*.npy`; a
-    pattern that matches nothing fails the run rather than silently deduplicating against
-    nothing."""
+    """The hash sets in the files matching `pattern`, e.g. `<run>/hashes/part-*.npy`, as bytes of
+    HASH_DTYPE arrays of up to 2**20 rows; a pattern that matches nothing fails the run rather
+    than silently deduplicating against nothing."""
 
     def __init__(self, pattern: str):
         super().__init__()
@@ -308,5 +440,5 @@ class ReadHashSet(beam.PTransform):
             | "Match" >> fileio.MatchFiles(self.pattern, fileio.EmptyMatchTreatment.DISALLOW)
             | "Path" >> beam.Map(lambda metadata: metadata.path)
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(_int64_hashes)
+            | "Read" >> beam.FlatMap(_hash_set_chunks)
         )

@@ -6,10 +6,17 @@ import hashlib
 import re
 import sys
 
+import numpy as np
 import pytest
 
 from filters.base import KEEP, Decision
-from filters.dedup import dedup_lines, document_hashes, line_hash, normalize_for_dedup
+from filters.dedup import (
+    dedup_lines,
+    document_hashes,
+    line_hash,
+    line_hashes,
+    normalize_for_dedup,
+)
 from filters.text_normalizer import UNICODE_PUNCT
 
 # CCNet's own implementation (cc_net/text_normalizer.py), regexes and all, as the oracle.
@@ -89,6 +96,54 @@ def test_ascii_fast_path_equals_the_general_one():
         assert line_hash(line) == sha1_u64(normalize_for_dedup(line)), repr(line)
 
 
+def _check_line_hashes(text: str) -> None:
+    lines = text.split("\n")
+    hashes, nonempty = line_hashes(text)
+    assert hashes.dtype == np.uint64 and nonempty.dtype == bool
+    assert hashes.tolist() == [line_hash(line) for line in lines], repr(text)
+    assert nonempty.tolist() == [bool(line.strip()) for line in lines], repr(text)
+
+
+def test_line_hashes_of_every_code_point_equal_line_hash():
+    code_points = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]
+    for start in range(0, len(code_points), 512):
+        _check_line_hashes("x" + "".join(map(chr, code_points[start : start + 512])) + "x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n",
+        " \n\t\n",
+        "Plain 42 words\nSecond LINE",
+        " leading\ntrailing \n\xa0nbsp\xa0\n\u3000ideographic\u3000",
+        "\x07 a\na \x1c\n\x1c a \x07",  # strip first, then delete: spaces survive inside
+        "« hello\nhello »\n—\n «» \n\x07",  # deleted characters at the edges; lines of nothing
+        "tab\there\r\ncarriage\r\n\x85nel\x85\nLS\u2028inside",
+        "ΟΔΟΣ ΣΑΣ\nΣ\nσΣ.\nΌΣΟΣ",  # final sigma depends on the neighbours
+        "İstanbul \u212a KELVIN ẞ Ǆ\n١٢٣ and ۱۲ and १२३\n１２３ full-width",
+        "Café, 2019 — «Test»!\n「x」《y》´∶：？！（）；–—．～’…━〈〉【】％►z",
+        "same\nSAME\n\nsame 1\nsame 2",
+        "\ud800 lone surrogate",
+    ],
+)
+def test_line_hashes_equal_line_hash_line_by_line(text):
+    _check_line_hashes(text)
+
+
+def test_line_hashes_of_random_mixtures():
+    rng = np.random.default_rng(3)
+    pool = [
+        *" \t\n\r\x0b\x0c\x1c\x1f\x00\x07\x7f\x85\xa0\u2028\u3000aZ9",
+        *"Σσİ\u212aÉé١１«»—’“”…",
+        "word",
+        "Mixed Case",
+    ]
+    for _ in range(2000):
+        _check_line_hashes("".join(rng.choice(pool, size=rng.integers(0, 30))))
+
+
 def test_document_hashes_are_distinct_and_skip_empty_lines():
     lines = ["Same line", "", "  same LINE ", "   ", "Other 1", "other 2"]
     assert document_hashes(lines) == {sha1_u64("same line"), sha1_u64("other 0")}
@@ -127,3 +182,12 @@ def test_a_document_left_empty_is_dropped():
     kept = dedup_lines(lines, {sha1_u64("menu"), sha1_u64("footer")})
     assert kept == ([], [], Decision.drop("dedup_empty"))
     assert dedup_lines(["", " \t "], set()).decision == Decision.drop("dedup_empty")
+
+
+def test_dedup_lines_takes_the_hashes_the_caller_has():
+    lines = ["Title", "", "menu", "body", "title"]
+    hashes, _ = line_hashes("\n".join(lines))
+    kept = dedup_lines(lines, {sha1_u64("menu")}, hashes.tolist())
+    assert kept == dedup_lines(lines, {sha1_u64("menu")}) == (["Title", "body"], [0, 3], KEEP)
+    with pytest.raises(ValueError):
+        dedup_lines(lines, set(), hashes.tolist()[:-1])

@@ -1,4 +1,5 @@
-"""Global line dedup in Beam: exact results, hot lines, earlier runs, hash-set files, reruns."""
+"""Global line dedup in Beam: exact results, batches and shards, earlier runs, hash-set files,
+reruns."""
 
 from __future__ import annotations
 
@@ -14,15 +15,22 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from filters.dedup import line_hashes
 from pipelines import accounting
 from pipelines.linededup import (
+    DEFAULT_BATCH_PAIRS,
     HASH_DTYPE,
+    PAIR_DTYPE,
     LineDedup,
     ReadHashSet,
     WriteHashSet,
+    _hash_set_chunks,
+    _HashLines,
     dedup_document,
+    doc_key,
     read_hash_set,
-    to_int64,
+    shard_bounds,
+    split_by_shard,
 )
 from pipelines.shards import WriteShards
 
@@ -30,9 +38,22 @@ SOURCE = "test_linededup"
 
 
 def h64(normalised: str) -> int:
-    """The pipeline's int64 form of CCNet's hash of an already normalised line."""
+    """CCNet's uint64 hash of an already normalised line."""
     digest = hashlib.sha1(normalised.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little", signed=True)
+    return int.from_bytes(digest[:8], "little")
+
+
+def table(pairs: list[tuple[int, bool]]) -> bytes:
+    """(hash, duplicated) pairs as a hash set's bytes, the elements of "hashes"."""
+    rows = np.empty(len(pairs), HASH_DTYPE)
+    rows["hash"] = [h for h, _ in pairs]
+    rows["duplicated"] = [d for _, d in pairs]
+    return rows.tobytes()
+
+
+def rows(data: bytes) -> list[tuple[int, bool]]:
+    found = np.frombuffer(data, HASH_DTYPE)
+    return list(zip(found["hash"].tolist(), found["duplicated"].tolist(), strict=True))
 
 
 DOCS = [
@@ -90,19 +111,25 @@ EXPECTED_HASHES = [
 ]
 
 
-@pytest.mark.parametrize("hot_threshold", [2, 3, 10_000])
-def test_exact_kept_lines_line_ids_hashes_and_counts(hot_threshold):
-    # 2: every duplicate is decided by the side input; 3: lines in 3 documents are, the line in 2
-    # goes through the per-hash join; 10,000: everything goes through the join.
+@pytest.mark.parametrize(
+    ("dedup_shards", "batch_pairs"), [(64, DEFAULT_BATCH_PAIRS), (3, 4), (1, 1), (64, 1)]
+)
+def test_exact_kept_lines_line_ids_hashes_and_counts(dedup_shards, batch_pairs):
+    # One batch: every duplicate is found in the worker's batch; batches of 1 pair (every
+    # document alone): every duplicate is found in its hash shard; 4: some of each.
     p = BeamTestPipeline(runner="FnApiRunner")
-    out = p | beam.Create(DOCS) | LineDedup(SOURCE, "en", hot_threshold=hot_threshold)
+    out = (
+        p
+        | beam.Create(DOCS)
+        | LineDedup(SOURCE, "en", dedup_shards=dedup_shards, batch_pairs=batch_pairs)
+    )
     assert_that(out["documents"] | beam.Map(_summary), equal_to(EXPECTED_DOCS), label="documents")
-    assert_that(out["hashes"], equal_to(EXPECTED_HASHES), label="hashes")
+    assert_that(out["hashes"] | beam.FlatMap(rows), equal_to(EXPECTED_HASHES), label="hashes")
     result = p.run()
     assert accounting.counters(result, SOURCE) == {"en": {"dropped_dedup_empty": 1}}
 
 
-def test_a_hot_boilerplate_line_leaves_every_document():
+def test_a_boilerplate_line_leaves_every_document():
     footer = "Home | About us | Contact | © 2024 Example Inc."
     stories = [f"Story {chr(65 + i % 26)}{chr(65 + i // 26)}" for i in range(60)]
     docs = [
@@ -111,13 +138,13 @@ def test_a_hot_boilerplate_line_leaves_every_document():
     docs.append({"id": "only-footer", "raw_content": f"  {footer.upper()}  "})
     expected = [(f"p{i:03d}", story, [1]) for i, story in enumerate(stories)]
     p = BeamTestPipeline(runner="FnApiRunner")
-    out = p | beam.Create(docs) | LineDedup(SOURCE, hot_key_fanout=4, hot_threshold=20)
+    out = p | beam.Create(docs) | LineDedup(SOURCE, dedup_shards=4, batch_pairs=7)
     assert_that(
         out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
         equal_to(expected),
     )
     assert_that(
-        out["hashes"] | beam.Filter(lambda hd: hd[1]) | beam.Keys(),
+        out["hashes"] | beam.FlatMap(rows) | beam.Filter(lambda hd: hd[1]) | beam.Keys(),
         equal_to([h64("home | about us | contact | © 0000 example inc.")]),
         label="duplicated",
     )
@@ -138,17 +165,15 @@ def test_hashes_of_an_earlier_run_remove_lines_from_a_file_pattern_or_a_pcollect
     pattern = str(tmp_path / "hashes" / "part-*.npy")
     for from_files in (True, False):
         p = BeamTestPipeline(runner="FnApiRunner")
-        previous = (
-            pattern if from_files else p | "Earlier" >> beam.Create([h for h, _ in EXPECTED_HASHES])
-        )
-        out = p | beam.Create(later) | LineDedup(SOURCE, previous_hashes=previous)
+        previous = pattern if from_files else p | "Earlier" >> beam.Create([table(EXPECTED_HASHES)])
+        out = p | beam.Create(later) | LineDedup(SOURCE, previous_hashes=previous, dedup_shards=3)
         assert_that(
             out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
             equal_to(expected),
         )
         # The run's own hash set records what it saw, not what it inherited.
         assert_that(
-            out["hashes"],
+            out["hashes"] | beam.FlatMap(rows),
             equal_to(
                 [
                     (h64(s), False)
@@ -170,40 +195,70 @@ def test_previous_hashes_that_match_no_file_fail_the_run(tmp_path):
 
 def test_hash_set_files_round_trip_sorted_by_range_and_rewritten_cleanly(tmp_path):
     rng = np.random.default_rng(7)
-    values = [int(v) for v in rng.integers(-(2**63), 2**63 - 1, size=500, dtype=np.int64)]
-    values += [-(2**63), -1, 0, 2**63 - 1]
+    values = [int(v) for v in rng.integers(0, 2**64 - 1, size=500, dtype=np.uint64)]
+    values += [0, 2**63 - 1, 2**63, 2**64 - 1]
     pairs = [(v, i % 3 == 0) for i, v in enumerate(values)]
+    # Unsorted arrays that each span several files, as a LineDedup with other shards gives.
+    tables = [table(pairs[:100]), table(pairs[100:350]), table(pairs[350:]), table([])]
     directory = tmp_path / "hashes"
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        _ = p | "Stale" >> beam.Create(pairs[:10]) | "Old" >> WriteHashSet(str(directory), 5)
+        _ = (
+            p
+            | "Stale" >> beam.Create([table(pairs[:10])])
+            | "Old" >> WriteHashSet(str(directory), 5)
+        )
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        summary = p | beam.Create(pairs) | WriteHashSet(str(directory), 4)
+        summary = p | beam.Create(tables) | WriteHashSet(str(directory), 4)
         assert_that(summary | beam.Map(lambda m: m["rows"]), equal_to([len(pairs)]))
     files = sorted(directory.glob("part-*.npy"))
     assert [f.name for f in files] == [f"part-0000{s}-of-00004.npy" for s in range(4)]
-    tables = [read_hash_set(str(f)) for f in files]
-    for shard, table in enumerate(tables):
-        assert table.dtype == HASH_DTYPE
-        assert np.all(np.diff(table["hash"].astype(object)) > 0)
-        assert np.all(table["hash"] >> np.uint64(62) == shard)  # shard s: [s, s+1) * 2**62
-    merged = np.concatenate(tables)
+    written = [read_hash_set(str(f)) for f in files]
+    for shard, rows_ in enumerate(written):
+        assert rows_.dtype == HASH_DTYPE
+        assert np.all(np.diff(rows_["hash"].astype(object)) > 0)
+        assert np.all(rows_["hash"] >> np.uint64(62) == shard)  # shard s: [s, s+1) * 2**62
+    merged = np.concatenate(written)
     assert np.all(np.diff(merged["hash"].astype(object)) > 0)
-    assert sorted(
-        zip(merged["hash"].view(np.int64).tolist(), merged["duplicated"].tolist(), strict=True)
-    ) == sorted(pairs)
+    assert rows(merged.tobytes()) == sorted(pairs)
     assert merged["hash"][0] == 0 and merged["hash"][-1] == 2**64 - 1
     manifest = json.loads((directory / "_manifest.json").read_text())
     assert manifest["rows"] == len(pairs) and manifest["num_shards"] == 4
-    assert [s["rows"] for s in manifest["shards"]] == [len(t) for t in tables]
+    assert [s["rows"] for s in manifest["shards"]] == [len(t) for t in written]
     assert sorted(f.name for f in directory.iterdir()) == ["_manifest.json"] + [
         f.name for f in files
     ]
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        assert_that(p | ReadHashSet(str(directory / "part-*.npy")), equal_to(values))
+        read = p | ReadHashSet(str(directory / "part-*.npy")) | beam.FlatMap(rows)
+        assert_that(read, equal_to(pairs))
 
+    # Files are read a chunk at a time; a file cut short fails.
+    chunks = list(_hash_set_chunks(str(files[0]), rows=7))
+    assert {len(c) for c in chunks[:-1]} == {7 * HASH_DTYPE.itemsize}
+    assert b"".join(chunks) == written[0].tobytes()
+    cut = tmp_path / "cut.npy"
+    cut.write_bytes(files[0].read_bytes()[: -HASH_DTYPE.itemsize])
+    with pytest.raises(ValueError, match=r"cut\.npy: \d+ rows and 0 bytes, not the \d+ rows"):
+        read_hash_set(str(cut))
     np.save(tmp_path / "plain.npy", np.arange(3, dtype=np.uint64))
     with pytest.raises(ValueError, match=r"plain\.npy: dtype uint64 is not a hash set"):
         read_hash_set(str(tmp_path / "plain.npy"))
+
+
+@pytest.mark.parametrize("num_shards", [1, 3, 4, 7, 64, 1000])
+def test_shards_are_the_ranges_of_the_uint64(num_shards):
+    rng = np.random.default_rng(num_shards)
+    bounds = [int(b) for b in shard_bounds(num_shards)]
+    edges = [v for b in bounds for v in (b - 1, b, b + 1) if 0 <= v < 2**64]
+    values = np.array(
+        [*edges, 2**64 - 1, *rng.integers(0, 2**64 - 1, 200, dtype=np.uint64).tolist()], np.uint64
+    )
+    found = {}
+    for shard, part in split_by_shard(np.arange(len(values)), values, num_shards):
+        assert len(part) and np.all(np.diff(part) > 0)  # rows keep their order
+        found.update(dict.fromkeys(part.tolist(), shard))
+    assert [found[i] for i in range(len(values))] == [
+        (v * num_shards) >> 64 for v in values.tolist()
+    ]
 
 
 def test_an_empty_hash_set_still_writes_every_shard(tmp_path):
@@ -213,10 +268,13 @@ def test_an_empty_hash_set_still_writes_every_shard(tmp_path):
     assert [len(t) for t in tables] == [0, 0]
 
 
-def test_dedup_document_sets_ccnet_fields_and_takes_int64_hashes():
+def test_dedup_document_sets_ccnet_fields_with_or_without_the_line_hashes():
     doc = {"id": "x", "raw_content": "Keep me\nDrop me\n\nkeep ME"}
-    out, decision = dedup_document(doc, [h64("drop me")])
+    out, decision = dedup_document(doc, {h64("drop me")})
     assert decision.keep
+    assert (out, decision) == dedup_document(
+        doc, [h64("drop me")], line_hashes(doc["raw_content"])[0]
+    )
     assert out == {
         "id": "x",
         "raw_content": "Keep me",
@@ -226,7 +284,6 @@ def test_dedup_document_sets_ccnet_fields_and_takes_int64_hashes():
         "original_length": 24,
         "line_ids": [0],
     }
-    assert h64("drop me") < 0 and to_int64(h64("drop me") % 2**64) == h64("drop me")
 
 
 def _tree(directory: Path) -> dict[str, bytes]:
@@ -242,7 +299,8 @@ UNIQUE = [f"unique {a}{b}" for a in "abcdefgh" for b in "xyz"]
 
 
 def _run(out: Path, *beam_args: str) -> None:
-    # Each "topic" line is in two documents (the per-hash join), the footer in all 24 (hot).
+    # Each "topic" line is in two documents, the footer in all 24; batches of 20 pairs put some
+    # duplicates in one batch and some in two; 5 hash shards feed 3 hash-set files.
     docs = [
         {
             "id": f"doc{k:02d}",
@@ -252,7 +310,7 @@ def _run(out: Path, *beam_args: str) -> None:
     ]
     options = PipelineOptions(["--runner=FnApiRunner", *beam_args])
     with BeamTestPipeline(runner="FnApiRunner", options=options) as p:
-        out_ = p | beam.Create(docs) | LineDedup(SOURCE, hot_threshold=6)
+        out_ = p | beam.Create(docs) | LineDedup(SOURCE, dedup_shards=5, batch_pairs=20)
         out_["documents"] | WriteShards(str(out / "documents"), 2, fmt="jsonl")
         out_["hashes"] | WriteHashSet(str(out / "hashes"), 3)
 
@@ -269,3 +327,24 @@ def test_in_memory_and_multiprocessing_runs_write_identical_files(tmp_path):
         for line in data.splitlines()
     ]
     assert sorted(d["raw_content"] for d in docs) == UNIQUE
+
+
+def test_a_batch_sends_a_boilerplate_hash_to_its_shard_once_not_once_per_document():
+    docs = [
+        {"id": f"d{i}", "raw_content": f"Shared footer\n{line}"} for i, line in enumerate(UNIQUE)
+    ]
+    footer = h64("shared footer")
+    hash_lines = _HashLines(4, DEFAULT_BATCH_PAIRS)
+    hash_lines.start_bundle()
+    keyed = [out for doc in docs for out in hash_lines.process(doc)]
+    assert [key for key, _ in keyed] == [doc_key(d["id"]) for d in docs]
+    sent: dict[str, list] = {"by_hash": [], "removed": []}
+    for out in hash_lines.finish_bundle():  # tagged and windowed (shard, value)
+        sent[out.tag].append(out.value.value[1])
+    pairs = np.concatenate([np.frombuffer(d, PAIR_DTYPE) for t, d in sent["by_hash"] if t == 0])
+    repeated = [np.frombuffer(d, np.uint64).tolist() for t, d in sent["by_hash"] if t == 1]
+    assert sum(r.count(footer) for r in repeated) == 1 and footer not in pairs["hash"].tolist()
+    assert len(pairs) == len(UNIQUE)  # each story line once, on to its hash shard
+    removed = np.concatenate([np.frombuffer(data, PAIR_DTYPE) for data in sent["removed"]])
+    assert sorted(removed["key"].tolist()) == sorted(doc_key(d["id"]) for d in docs)
+    assert set(removed["hash"].tolist()) == {footer}
