@@ -41,7 +41,7 @@ class LanguageIdentifier:
     @staticmethod
     def model_input(lines: Sequence[str]) -> str:
         """fastText reads one line: the document's lines joined by a space."""
-        return " ".join(line.strip() for line in lines if line.strip())
+        return " ".join([stripped for line in lines if (stripped := line.strip())])
 
     def identify_batch(self, texts: Sequence[str]) -> list[Language]:
         if not texts:

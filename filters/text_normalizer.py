@@ -10,6 +10,7 @@ scored text have the same shape.
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 from typing import Final
@@ -80,9 +81,66 @@ def _build_table() -> dict[int, str | None]:
 
 
 _TABLE: Final = _build_table()
+# The ASCII part of _TABLE as a `bytes.translate` table and delete set: digits to "0", a tab to a
+# space, the other C0 controls and DEL deleted.
+_ASCII_MAP: Final = bytes.maketrans(b"0123456789\t", b"0000000000 ")
+_ASCII_DELETE: Final = bytes(cp for cp in range(0x80) if _TABLE.get(cp, chr(cp)) is None)
+# Past this many distinct non-ASCII characters to change, one `str.replace` each costs more than
+# one `str.translate` over the whole text (the two break even at about 80).
+_MAX_REPLACED: Final = 64
+
+
+def _candidates() -> re.Pattern[str]:
+    """A regex class of the non-ASCII characters that _TABLE may change: those of the BMP that it
+    does (about 260 ranges, which `re` compiles to a bitmap, a few ns per character) and every
+    astral character (its ranges there would be searched one by one, 50x slower)."""
+    ranges: list[list[int]] = []
+    for cp in sorted(cp for cp in _TABLE if 0x80 <= cp <= 0xFFFF):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    bmp = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+    return re.compile(f"[{bmp}\\U00010000-\\U0010ffff]")
+
+
+_CANDIDATES: Final = _candidates()
+
+
+def _translate(text: str) -> str:
+    """`NFD(text.lower()).translate(_TABLE)`, the same string, about 4x faster on English pages.
+
+    `str.translate` with a dict looks every character up (most of the cost of normalising). Here
+    the ASCII characters go through one C-level `bytes.translate` of the UTF-8 (bytes >= 0x80
+    are untouched, so multi-byte characters pass intact), and the few distinct non-ASCII
+    characters _TABLE changes are found by a regex and replaced one `str.replace` each. Every
+    character maps independently and every replacement is ASCII that neither step changes
+    again, so the order of the two steps does not matter.
+    """
+    text = text.lower()
+    if text.isascii():  # NFD leaves ASCII as it is
+        return text.encode("ascii").translate(_ASCII_MAP, _ASCII_DELETE).decode("ascii")
+    text = unicodedata.normalize("NFD", text)
+    # "surrogatepass" round-trips lone surrogates, which _TABLE leaves alone too.
+    text = (
+        text.encode("utf-8", "surrogatepass")
+        .translate(_ASCII_MAP, _ASCII_DELETE)
+        .decode("utf-8", "surrogatepass")
+    )
+    found = [char for char in set(_CANDIDATES.findall(text)) if ord(char) in _TABLE]
+    if len(found) > _MAX_REPLACED:
+        return text.translate(_TABLE)
+    for char in found:
+        text = text.replace(char, _TABLE[ord(char)] or "")
+    return text
 
 
 def normalize_for_lm(text: str) -> str:
     """CCNet's LM normalisation, keeping line breaks; empty lines stay (as "")."""
-    text = unicodedata.normalize("NFD", text.lower()).translate(_TABLE)
-    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join([" ".join(line.split()) for line in _translate(text).split("\n")])
+
+
+def normalized_lines(text: str) -> list[str]:
+    """The non-empty lines of `normalize_for_lm(text)`, what the scorer takes, without joining
+    the lines only to split them again."""
+    return [line for raw in _translate(text).split("\n") if (line := " ".join(raw.split()))]

@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kenlm
 import pytest
 import sentencepiece
+from conftest import SAMPLE
 
 from filters.perplexity import NO_SCORE, Perplexity, PerplexityScorer
 from filters.text_normalizer import normalize_for_lm
+from pipelines.warc import WarcRecord, iter_records, wet_document
 
 BIN = Path(sys.executable).parent
 
@@ -162,6 +165,29 @@ def test_line_scores_equal_kenlm_query(sp_model, real_lm):
     assert got.log10_prob == pytest.approx(sum(totals), abs=1e-3)
     assert got.perplexity == round(10 ** (-got.log10_prob / got.length), 1)
     assert got.perplexity == pytest.approx(10 ** (-sum(totals) / got.length), abs=0.051)
+
+
+def test_real_pages_score_as_str_pieces_of_the_normalised_lines(sp_model, real_lm):
+    """Bit for bit what KenLM gives SentencePiece's str pieces of normalize_for_lm's lines (the
+    scorer hands KenLM UTF-8 pieces instead), on crawl pages full of pieces unknown to the LM."""
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_model))
+    lm = kenlm.Model(str(real_lm))
+    scorer = PerplexityScorer(sp_model, real_lm)
+    path = sorted((SAMPLE / "commoncrawl" / "wet").glob("*.warc.wet.gz"))[0]
+    texts = [
+        doc["raw_content"]
+        for record in iter_records(str(path))
+        if isinstance(record, WarcRecord) and (doc := wet_document(record, path.name))
+    ]
+    assert len(texts) > 400
+    for text in texts:
+        lines = [line for line in normalize_for_lm(text).split("\n") if line]
+        expected = [
+            (lm.score(" ".join(pieces), bos=True, eos=True), len(pieces) + 1)
+            for pieces in sp.encode(lines, out_type=str)
+            if pieces
+        ]
+        assert scorer.line_scores(text) == expected
 
 
 def test_layout_blank_lines_and_spaces_do_not_change_the_score(sp_model, real_lm):

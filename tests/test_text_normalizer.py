@@ -1,10 +1,13 @@
 import random
 import re
+import sys
 import unicodedata
 
 import pytest
+from conftest import SAMPLE
 
-from filters.text_normalizer import UNICODE_PUNCT, normalize_for_lm
+from filters.text_normalizer import _TABLE, UNICODE_PUNCT, normalize_for_lm, normalized_lines
+from pipelines.warc import WarcRecord, iter_records, wet_document
 
 SPEC_PUNCT = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►"
 
@@ -101,3 +104,63 @@ def test_matches_ccnet_on_single_lines():
     for _ in range(2000):
         line = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
         assert normalize_for_lm(line) == " ".join(ccnet_normalize(line).split()), repr(line)
+
+
+def reference(text: str) -> str:
+    """normalize_for_lm before its fast path: NFD, then one dict `str.translate`, then spaces."""
+    text = unicodedata.normalize("NFD", text.lower()).translate(_TABLE)
+    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
+
+
+def assert_as_reference(text: str) -> None:
+    expected = reference(text)
+    assert normalize_for_lm(text) == expected, repr(text)
+    assert normalized_lines(text) == [line for line in expected.split("\n") if line], repr(text)
+
+
+def test_fast_path_equals_the_reference_on_the_sample_crawl():
+    texts = []
+    for path in sorted((SAMPLE / "commoncrawl" / "wet").glob("*.warc.wet.gz")):
+        for record in iter_records(str(path)):
+            if isinstance(record, WarcRecord) and (doc := wet_document(record, path.name)):
+                texts.append(doc["raw_content"])
+    assert len(texts) > 2000
+    assert sum(t.isascii() for t in texts) < len(texts) / 2  # the non-ASCII path is exercised
+    for text in texts:
+        assert_as_reference(text)
+
+
+def test_fast_path_equals_the_reference_on_every_code_point():
+    """16 code points at a time (so each chunk takes the `str.replace` path) amid ASCII that the
+    bytes path maps: digits, a tab, controls; lone surrogates included."""
+    for start in range(0, sys.maxunicode + 1, 16):
+        chunk = "".join(map(chr, range(start, min(start + 16, sys.maxunicode + 1))))
+        assert_as_reference(f"A1\t{chunk}\x00Z 9\x7f\n {chunk}{chunk[::-1]} \x1f")
+
+
+def test_fast_path_equals_the_reference_with_few_or_many_distinct_characters():
+    """Few distinct characters to change are replaced one by one, many by `str.translate`."""
+    marks = [chr(cp) for cp in range(0x300, 0x370)]  # 112 combining marks, Mn
+    for n in (1, 112):
+        assert_as_reference("e" + "e".join(marks[:n]) + " 12 ٣٤ 𝟕 “x” —\tend")
+    every_digit = "".join(chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).isdecimal())
+    assert_as_reference(f"x{every_digit}y {SPEC_PUNCT} Ça été")
+    assert normalize_for_lm(every_digit) == "0" * len(every_digit)
+
+
+def test_fast_path_equals_the_reference_on_adversarial_text():
+    pool = [
+        *"aZ09 .,;:'\"!?-()[]{}<>/\\@#%&*+=_~`|^$",  # ASCII letters, digits, punctuation
+        "\t", "\n", "\r", "\x0b", "\x0c", "\x00", "\x1c", "\x1f", "\x7f",  # C0 and DEL
+        "\x80", "\x85", "\x9f", "\xa0", "\u2003", "\u3000", "\u2028",  # C1, Unicode spaces
+        *SPEC_PUNCT, "‘", "‚", "·", "•", "¶", "©", "®", "°", "€", "£",  # typographic marks
+        "é", "È", "ñ", "Å", "ø", "ß", "İ", "ı", "Σ", "ς", "ΐ", "Ω", "ﬁ", "ǅ", "ẞ",  # letters
+        "\u212a", "\u212b", "\u037e", "\u1fef",  # Kelvin, Angstrom...: NFD makes them ASCII
+        "\u0301", "\u0308", "\u0340", "\u0345", "\u064b", "\u093f", "\u0903",  # marks
+        "٣", "३", "১", "１", "𝟕", "²", "½", "Ⅻ", "〇",  # decimal digits and other numerals
+        "한", "中", "ひ", "ア", "ب", "ש", "ก", "и", "й", "ё",  # other scripts
+        "🎉", "🦙", "𐍈", "\U000e0001", "\ud800", "\udfff",  # astral, tag, lone surrogates
+    ]  # fmt: skip
+    rng = random.Random(1)
+    for _ in range(5000):
+        assert_as_reference("".join(rng.choices(pool, k=rng.randint(0, 80))))
