@@ -34,8 +34,6 @@ if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpat
 
 import argparse
 import json
-import platform
-import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sentencepiece
 
+from benchmarks.common import machine, max_rss_mb
 from pipelines.shards import shard_of
 from pipelines.warc import WarcRecord, iter_records, wet_document
 from tokenizer.encode import Encoder
@@ -332,16 +331,12 @@ def main() -> None:
             "word_cache": probe.word_cache,
             "space_runs": probe.space_runs,
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-            "sentencepiece": sentencepiece.__version__,
-            "tokenizers": __import__("tokenizers").__version__,
-            "numpy": np.__version__,
-            "pyarrow": pa.__version__,
-        },
+        "machine": machine(
+            sentencepiece=sentencepiece.__version__,
+            tokenizers=__import__("tokenizers").__version__,
+            numpy=np.__version__,
+            pyarrow=pa.__version__,
+        ),
         "encoders_cold": cold,
         "encoders_steady_state": steady,
         "mismatched_documents": {"cold": cold_mismatched, "steady_state": steady_mismatched},
@@ -349,10 +344,10 @@ def main() -> None:
         "ratios": ratios,
         "reader": read,
         "targets": targets,
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "max_rss_mb": max_rss_mb(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")  # prints only the verdicts
     print(json.dumps({"ratios": ratios, "targets": targets}, indent=1))
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import machine, max_rss_mb, write_result
 from mixtures.mixture import load_mixture
 from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
 from training.data import build_loader
@@ -116,11 +115,7 @@ def main() -> None:
         f"{sum(c['documents'] for c in counts.values()):,} documents, 7 sources × {args.shards}",
         "seq_len": args.seq_len,
         "batch_size": args.batch_size,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "sources": counts,
         "one_rank": cases[0],
         "rank_0_of_256": cases[1],
@@ -129,11 +124,9 @@ def main() -> None:
         "gpu_assumption": "H100, 1B-parameter model, ~50% MFU",
         "ratio_vs_gpu": round(one / GPU_TOKENS_PER_SECOND, 1),
         "target_ratio": TARGET_RATIO,
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "max_rss_mb": max_rss_mb(),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,7 @@ import argparse
 import bz2
 import json
 import multiprocessing
-import os
-import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +25,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from benchmarks.common import machine, max_rss_mb, write_result
 from filters.wikitext import WikitextCleaner
 from pipelines.wikidump import (
     RawPage,
@@ -166,11 +164,7 @@ def main() -> None:
         "benchmark": "wikipedia parse + clean",
         "dump": f"sample enwiki pages x{args.copies} ({peer['pages']} pages, "
         f"{peer['articles']} articles), {args.pages_per_stream} pages per bz2 stream",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "peer_one_process_reader": peer,
         "ours_split_1_process": split1,
         "ours_split_2_processes": split2,
@@ -182,11 +176,9 @@ def main() -> None:
         "beam_speedup_2_vs_1": round(one["seconds"] / two["seconds"], 2),
         "beam_2_workers_vs_peer": round(peer["seconds"] / two["seconds"], 2),
         "target_speedup": 1.7,
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "max_rss_mb": max_rss_mb(),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,31 @@
+"""What every benchmark records beside its figures: the machine, the memory peak, the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+from pathlib import Path
+
+
+def machine(**extra: object) -> dict:
+    """Cores, processor and Python, plus whatever versions the benchmark depends on."""
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        **extra,
+    }
+
+
+def max_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def write_result(path: str | Path, result: dict) -> None:
+    """Write the figures as indented JSON and print them, so a run's log holds them too."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
