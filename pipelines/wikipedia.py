@@ -29,7 +29,14 @@ from filters.urls import normalize_url
 from filters.wikiarticle import article_decision, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
 from pipelines import accounting, options
-from pipelines.shards import WriteShards, document_schema, finalize, shard_of, write_shard
+from pipelines.shards import (
+    WriteShards,
+    clear_unfinished,
+    document_schema,
+    finalize,
+    shard_of,
+    write_shard,
+)
 from pipelines.wikidump import (
     DEFAULT_MAX_PAGE_BYTES,
     DeadLetter,
@@ -351,6 +358,10 @@ def main(argv: list[str] | None = None) -> dict:
     dumps = [p for p in options.expand(args.dumps, "dump") if not p.endswith("-index.txt.bz2")]
     items, dead = plan(dumps, args.languages.split(","), args.streams_per_item)
     log.info("%d dumps, %d work items, %d unreadable", len(dumps), len(items), len(dead))
+
+    if not pipeline_options.get_all_options().get("dry_run"):
+        # A killed earlier run's manifests and report must not pass for this run's.
+        clear_unfinished(args.output, top_level=("report.json",))
 
     started = time.time()
     pipeline = beam.Pipeline(options=pipeline_options)
