@@ -12,13 +12,10 @@ training sentence per line; a unigram SentencePiece model (vocabulary 65,536, ch
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import itertools
 import json
 import logging
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -35,6 +32,8 @@ import pyarrow.dataset as ds
 import sentencepiece
 
 from filters.text_normalizer import normalize_for_lm
+from tokenizer.shards import file_sha256
+from tokenizer.train import largest_vocab, sentencepiece_bytes
 
 log = logging.getLogger("lm")
 
@@ -51,7 +50,6 @@ SP_SETTINGS: Final[dict[str, Any]] = {
 }
 LMPLZ_MEMORY: Final = "20%"
 # SentencePiece's message: "Vocabulary size too high (65536). Please set it to a value <= 1046."
-_TOO_HIGH = re.compile(r"too high \(\d+\)\. Please set it to a value <= (\d+)")
 _ENCODE_BATCH: Final = 10_000
 
 
@@ -111,38 +109,21 @@ def write_training_text(documents: pa.Table, path: Path) -> dict[str, int]:
     return counts
 
 
-def _train_sentencepiece_once(text: Path, vocab_size: int) -> bytes:
-    # Sentences go in through an iterator and the model comes out through a writer, because with
-    # `input=`/`model_prefix=` SentencePiece stores those temporary paths in the model, and two
-    # trainings on the same text would then differ by their temporary directory's name.
-    model = io.BytesIO()
-    with text.open(encoding="utf-8") as lines:
-        sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=(line.rstrip("\n") for line in lines),
-            model_writer=model,
-            vocab_size=vocab_size,
-            minloglevel=1,
-            **SP_SETTINGS,
-        )
-    return model.getvalue()
-
-
 def train_sentencepiece(text: Path, vocab_size: int) -> tuple[bytes, int]:
     """The model and its vocabulary size, shrunk to SentencePiece's maximum for a small corpus."""
     try:
-        return _train_sentencepiece_once(text, vocab_size), vocab_size
+        return sentencepiece_bytes(text, vocab_size=vocab_size, **SP_SETTINGS), vocab_size
     except RuntimeError as err:
-        too_high = _TOO_HIGH.search(str(err))
-        if too_high is None:
+        allowed = largest_vocab(err)
+        if allowed is None:
             raise LMError(f"SentencePiece training failed: {err}") from err
-        allowed = int(too_high.group(1))
     log.warning(
         "the training text is too small for a vocabulary of %d pieces: SentencePiece allows at "
         "most %d, so the model gets %d (requested %d)",
         vocab_size, allowed, allowed, vocab_size,
     )  # fmt: skip
     try:
-        return _train_sentencepiece_once(text, allowed), allowed
+        return sentencepiece_bytes(text, vocab_size=allowed, **SP_SETTINGS), allowed
     except RuntimeError as err:
         raise LMError(f"SentencePiece training with vocab_size={allowed} failed: {err}") from err
 
@@ -178,14 +159,6 @@ def _run(cmd: list[str], what: str, **kwargs: Any) -> None:
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise LMError(f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _choose_text(wikipedia: Path, lang: str, text: str) -> tuple[str, ds.Dataset]:
@@ -267,8 +240,9 @@ def train(
         files = {}
         for suffix in ("sp.model", "sp.vocab", "arpa.bin"):
             name = f"{lang}.{suffix}"
-            files[name] = {"sha256": _sha256(tmp / suffix), "bytes": (tmp / suffix).stat().st_size}
-            os.replace(tmp / suffix, out / name)
+            path = tmp / suffix
+            files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+            os.replace(path, out / name)
         card = {
             "language": lang,
             "wikipedia": str(wikipedia),

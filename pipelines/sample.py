@@ -29,6 +29,7 @@ from pipelines.ccsample import WebPage, collect_pages
 from pipelines.warc import WarcWriter
 from pipelines.warc2wet import convert, wet_name
 from pipelines.wikidump import split_dump, write_multistream
+from tokenizer.shards import file_sha256
 
 log = logging.getLogger("sample")
 
@@ -73,10 +74,6 @@ def _to_utf8(raw: bytes, encoding: str) -> bytes:
     return raw.decode(encoding).replace("\r\n", "\n").encode("utf-8")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def build_wikipedia(wheel: Path, out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -91,7 +88,7 @@ def build_wikipedia(wheel: Path, out: Path) -> list[dict]:
             pages = len(split_dump(xml)[1])
             for path in (single, multi, index):
                 origin = f"{wheel.name}:{_TEST_DATA}{member}"
-                entry = {"file": f"wikipedia/{path.name}", "sha256": _sha256(path)}
+                entry = {"file": f"wikipedia/{path.name}", "sha256": file_sha256(path)}
                 entries.append({**entry, "from": origin, "pages": pages})
             log.info("wikipedia: %s (%d pages)", name, pages)
     return entries
@@ -131,7 +128,7 @@ def build_commoncrawl(cache: Path, out: Path) -> list[dict]:
         counts = convert(str(warc), str(wet))
         for path, records in ((warc, len(group)), (wet, counts["converted"])):
             entry = {"file": f"commoncrawl/{path.parent.name}/{path.name}", "records": records}
-            entries.append({**entry, "sha256": _sha256(path)})
+            entries.append({**entry, "sha256": file_sha256(path)})
         log.info("commoncrawl: %s (%d pages, %s)", name, len(group), dict(counts))
     return entries
 

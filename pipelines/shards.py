@@ -133,16 +133,19 @@ def remove_stale(directory: str, num_shards: int, suffix: str) -> None:
         FileSystems.delete(stale)
 
 
-def clear_unfinished(output: str, top_level: Iterable[str] = ()) -> list[str]:
+def clear_unfinished(
+    output: str, top_level: Iterable[str] = (), manifests: Iterable[str] = (MANIFEST,)
+) -> list[str]:
     """Before a run: delete what could pass an earlier, maybe killed, run's files off as this
-    run's finished output: temporary files, manifests, and the `top_level` files (a report) that
-    mark a run complete. This run writes each again, last, so while it runs or after it is
-    killed nothing under `output` claims to be complete. Returns what was deleted."""
-    root, top = output.rstrip("/"), set(top_level)
+    run's finished output: temporary files, manifests (files named as in `manifests`, at any
+    depth), and the `top_level` files (a report) that mark a run complete. This run writes each
+    again, last, so while it runs or after it is killed nothing under `output` claims to be
+    complete. Returns what was deleted."""
+    root, top, names = output.rstrip("/"), set(top_level), set(manifests)
     found = []
     for m in FileSystems.match([f"{root}/**"])[0].metadata_list:  # one listing, even on GCS
         parent, _, name = m.path.rpartition("/")
-        if name.startswith(".tmp-") or name == MANIFEST or (parent == root and name in top):
+        if name.startswith(".tmp-") or name in names or (parent == root and name in top):
             found.append(m.path)
     if found:
         FileSystems.delete(sorted(found))

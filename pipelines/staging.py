@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
+from tokenizer.shards import file_sha256
+
 CACHE_ENV = "LLAMA_CORPUS_MODEL_CACHE"  # where worker copies go; default: <tmp>/llama-corpus-models
 UPLOADED = "_sha256.json"  # at a publish destination: the SHA-256 of each file uploaded there
 _CHUNK = 8 << 20
@@ -71,14 +73,6 @@ def read_json(path: str) -> dict | None:
         return None
     with FileSystems.open(path, compression_type=_RAW) as fh:
         return json.loads(fh.read())
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_dir() -> Path:

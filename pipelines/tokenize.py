@@ -38,7 +38,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from mixtures.mixture import SOURCES, MixtureError, load_mixture
 from pipelines import accounting, options
-from pipelines.shards import WriteShards, remove_stale, shard_name, shard_of, write_atomically
+from pipelines.shards import (
+    WriteShards,
+    clear_unfinished,
+    remove_stale,
+    shard_name,
+    shard_of,
+    write_atomically,
+)
 from tokenizer.encode import Encoder
 from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
 
@@ -367,10 +374,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if not dry_run:
         check_other_sources(args.output, list(files), tokenizer["sha256"])
-        # A killed run must not look finished: its manifests and report go first.
-        stale = [FileSystems.join(args.output, s, MANIFEST) for s in files]
-        stale.append(FileSystems.join(args.output, "report.json"))
-        FileSystems.delete([p for p in stale if FileSystems.exists(p)])
+        # A killed run must not look finished: the report, temp files, dead-letter manifest and
+        # the token manifests of the sources this run rewrites go first (not other sources').
+        clear_unfinished(args.output, top_level=("report.json",))
+        for source in files:
+            clear_unfinished(FileSystems.join(args.output, source), manifests=(MANIFEST,))
 
     started = time.time()
     pipeline = beam.Pipeline(options=pipeline_options)

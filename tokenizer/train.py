@@ -272,20 +272,34 @@ def write_sample(docs: list[_Doc], path: Path) -> dict[str, Any]:
     return {"sentences": count, "sentences_sha256": digest.hexdigest()}
 
 
-def _train_once(sample: Path, vocab_size: int, num_threads: int) -> bytes:
-    # Sentences in through an iterator and the model out through a writer: with `input=` and
-    # `model_prefix=` SentencePiece stores those paths in the model, and the bytes would differ.
+def sentencepiece_bytes(sentences: Path, **options: Any) -> bytes:
+    """A SentencePiece model trained on `sentences` (one per line), as bytes.
+
+    Sentences go in through an iterator and the model comes out through a writer: with `input=`
+    and `model_prefix=` SentencePiece stores those paths in the model, so the same text would give
+    different bytes from one temporary directory to the next.
+    """
     model = io.BytesIO()
-    with sample.open(encoding="utf-8") as lines:
+    with sentences.open(encoding="utf-8") as lines:
         sentencepiece.SentencePieceTrainer.train(
             sentence_iterator=(line.rstrip("\n") for line in lines),
             model_writer=model,
-            vocab_size=vocab_size,
-            num_threads=num_threads,
             minloglevel=1,
-            **SP_SETTINGS,
+            **options,
         )
     return model.getvalue()
+
+
+def largest_vocab(err: RuntimeError) -> int | None:
+    """The vocabulary size SentencePiece's "too high" error says the text supports, if it is one."""
+    too_high = _TOO_HIGH.search(str(err))
+    return int(too_high.group(1)) if too_high else None
+
+
+def _train_once(sample: Path, vocab_size: int, num_threads: int) -> bytes:
+    return sentencepiece_bytes(
+        sample, vocab_size=vocab_size, num_threads=num_threads, **SP_SETTINGS
+    )
 
 
 def train_model(
@@ -302,10 +316,9 @@ def train_model(
                 f"--vocab_size {vocab_size} is too small: the 3 special pieces, 256 byte pieces "
                 f"and the sample's characters need at least {too_low.group(2)}"
             ) from None
-        too_high = _TOO_HIGH.search(str(err))
-        if too_high is None:
+        allowed = largest_vocab(err)
+        if allowed is None:
             raise TokenizerError(f"SentencePiece training failed: {err}") from err
-        allowed = int(too_high.group(1))
     if not allow_smaller:
         raise TokenizerError(
             f"the sample is too small for {vocab_size:,} BPE pieces: SentencePiece can make at "
