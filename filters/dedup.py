@@ -7,6 +7,14 @@ time; `line_hashes` gives the same values for a whole document in a few passes o
 which is what the pipeline (pipelines/linededup.py) runs. The pipeline counts in how many
 documents each hash occurs and hands every document the hashes that occur in two or more;
 `dedup_lines` then applies the rule to the document alone.
+
+A line that normalises to nothing (blank, or only CCNet's deleted punctuation and control
+characters: "—", "«", "\x07") is dropped from every document and never counted. CCNet hashes it
+like the empty string, and since blank and such lines occur in far more than two documents of
+any real crawl, CCNet removes them all too; deciding it per line instead gives the same result
+on a crawl, makes a small run (a test, a sample) behave like a large one, and keeps the most
+frequent of all keys out of the dedup shuffle (docs/recipe/commoncrawl.md §2, "Lines that
+normalise to nothing").
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ _NON_ASCII_DELETED: Final = frozenset(
 _CAPITAL_SIGMA: Final = "\u03a3"
 _SHA1_DIGEST: Final = type(hashlib.sha1()).digest
 _DIGEST_PREFIX: Final = np.dtype([("hash", "<u8"), ("rest", "V12")])
+# The hash of every line that normalises to nothing.
+EMPTY_LINE_HASH: Final = int.from_bytes(hashlib.sha1(b"").digest()[:8], "little")
 
 
 def normalize_for_dedup(line: str) -> str:
@@ -116,11 +126,8 @@ def _normalized_lines(text: str, data: bytes, non_ascii: set[str]) -> bytes:
 
 
 def line_hashes(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """(`line_hash` of each line of `text.split("\\n")` as uint64, whether the line is non-empty,
-    i.e. not whitespace only), aligned with the lines; twice as fast as `line_hash` line by line.
-
-    A non-empty line may still normalise to nothing ("—") and hash like an empty one, as in CCNet.
-    """
+    """(`line_hash` of each line of `text.split("\\n")` as uint64, whether the line has content
+    once normalised), aligned with the lines; twice as fast as `line_hash` line by line."""
     data = _utf8(text)
     non_ascii = (
         set()
@@ -133,18 +140,14 @@ def line_hashes(text: str) -> tuple[np.ndarray, np.ndarray]:
     normalized = _normalized_lines(text, data, non_ascii).split(b"\n")
     digests = b"".join(map(_SHA1_DIGEST, map(hashlib.sha1, normalized)))
     hashes = np.frombuffer(digests, _DIGEST_PREFIX)["hash"].copy()
-    if b"" in normalized:
-        nonempty = np.fromiter(map(bool, text.split("\n")), bool, len(normalized))
-    else:
-        nonempty = np.ones(len(normalized), bool)
-    return hashes, nonempty
+    return hashes, hashes != np.uint64(EMPTY_LINE_HASH)
 
 
 def document_hashes(lines: Iterable[str]) -> set[int]:
-    """The distinct hashes of a document's non-empty lines: what the document contributes to the
-    per-hash document count. A line repeated inside one document counts once, so it is not a
-    cross-document duplicate by itself."""
-    return {line_hash(line) for line in lines if line.strip()}
+    """The distinct hashes of a document's lines that have content once normalised: what the
+    document contributes to the per-hash document count. A line repeated inside one document
+    counts once, so it is not a cross-document duplicate by itself."""
+    return {h for h in map(line_hash, lines) if h != EMPTY_LINE_HASH}
 
 
 class Deduplicated(NamedTuple):
@@ -156,8 +159,9 @@ class Deduplicated(NamedTuple):
 def dedup_lines(
     lines: Sequence[str], duplicated: Container[int], hashes: Iterable[int] | None = None
 ) -> Deduplicated:
-    """Keep a line unless it is empty, its hash occurs in two or more documents (`duplicated`:
-    every copy goes, the first included) or it repeats an earlier line of this document.
+    """Keep a line unless it normalises to nothing, its hash occurs in two or more documents
+    (`duplicated`: every copy goes, the first included) or it repeats an earlier line of this
+    document.
 
     `hashes`: the lines' `line_hash` values when the caller has them (`line_hashes`), so that
     they are not computed twice."""
@@ -167,7 +171,7 @@ def dedup_lines(
     if hashes is None:
         hashes = map(line_hash, lines)
     for i, (line, h) in enumerate(zip(lines, hashes, strict=True)):
-        if h in duplicated or h in seen or not line.strip():
+        if h == EMPTY_LINE_HASH or h in duplicated or h in seen:
             continue
         seen.add(h)
         kept.append(line)

@@ -11,6 +11,7 @@ import pytest
 
 from filters.base import KEEP, Decision
 from filters.dedup import (
+    EMPTY_LINE_HASH,
     dedup_lines,
     document_hashes,
     line_hash,
@@ -101,7 +102,7 @@ def _check_line_hashes(text: str) -> None:
     hashes, nonempty = line_hashes(text)
     assert hashes.dtype == np.uint64 and nonempty.dtype == bool
     assert hashes.tolist() == [line_hash(line) for line in lines], repr(text)
-    assert nonempty.tolist() == [bool(line.strip()) for line in lines], repr(text)
+    assert nonempty.tolist() == [bool(normalize_for_dedup(line)) for line in lines], repr(text)
 
 
 def test_line_hashes_of_every_code_point_equal_line_hash():
@@ -149,9 +150,22 @@ def test_document_hashes_are_distinct_and_skip_empty_lines():
     assert document_hashes(lines) == {sha1_u64("same line"), sha1_u64("other 0")}
 
 
-def test_a_line_of_only_deleted_characters_hashes_like_an_empty_one():
-    # CCNet's behaviour: such lines share sha1("") and go as soon as two documents have one.
-    assert document_hashes(["—", " «» ", "\x07"]) == {sha1_u64("")}
+def test_a_line_that_normalises_to_nothing_is_never_counted_and_always_goes():
+    # It hashes like the empty string, as in CCNet (which removes such lines once two documents
+    # have one, i.e. always on a real crawl); here it goes at once, in a run of any size.
+    assert line_hash("—") == line_hash(" «» ") == line_hash("\x07") == EMPTY_LINE_HASH
+    assert (
+        EMPTY_LINE_HASH
+        == sha1_u64("")
+        == int.from_bytes(bytes.fromhex("da39a3ee5e6b4b0d"), "little")
+    )
+    assert document_hashes(["—", " «» ", "\x07", "Text"]) == {sha1_u64("text")}
+    # One document alone: nothing is duplicated, yet its lines of nothing go.
+    kept = dedup_lines(["«", "Real text", "—", "\x07", "More text", "»"], set())
+    assert (kept.lines, kept.line_ids) == (["Real text", "More text"], [1, 4])
+    assert dedup_lines(["—", "«»"], set()).decision == Decision.drop("dedup_empty")
+    _hashes, content = line_hashes("«\nReal text\n—\n \nMore")
+    assert content.tolist() == [False, True, False, False, True]
 
 
 def test_a_duplicated_line_goes_everywhere_the_first_copy_included():
