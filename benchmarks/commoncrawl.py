@@ -89,6 +89,7 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,9 @@ def perturb_line(line: str, copy: int) -> str:
 
 def _sample_documents() -> Iterator[tuple[int, dict]]:
     """(file index, wet_document) of every conversion record of the sample, in file order."""
-    from pipelines.warc import DeadLetter, iter_records, wet_document
+    from core.deadletter import DeadLetter
+    from readers.warc import iter_records
+    from readers.wet import wet_document
 
     for i, path in enumerate(sorted(SAMPLE_WET.glob("*.warc.wet.gz"))):
         for record in iter_records(str(path)):
@@ -197,7 +200,7 @@ def _write_copy(
     directory: Path, copy: int, docs: list[tuple[int, dict]], form: dict[str, str]
 ) -> int:
     """Write one copy; returns the characters of its texts."""
-    from pipelines.warc import WarcWriter
+    from readers.warc import WarcWriter
 
     writers: dict[int, WarcWriter] = {}
     chars = 0
@@ -286,7 +289,9 @@ def _rusage() -> dict:
 
 
 def read_stage(paths: list[str]) -> tuple[list[dict], dict]:
-    from pipelines.warc import DeadLetter, document_id, iter_records, segment_name, wet_document
+    from core.deadletter import DeadLetter
+    from readers.warc import iter_records
+    from readers.wet import document_id, segment_name, wet_document
 
     def run() -> list[dict]:
         docs = []
@@ -417,7 +422,7 @@ def docdedup_stage(docs: list[dict]) -> tuple[list[dict], dict]:
 
 
 def write_stage(docs: list[dict], directory: Path) -> dict:
-    from pipelines.commoncrawl import DOCUMENT_SCHEMA, SOURCE
+    from pipelines.commoncrawl import DOCUMENT_SCHEMA, document
     from pipelines.shards import FORMATS
 
     encode = FORMATS["parquet"][1]
@@ -426,10 +431,7 @@ def write_stage(docs: list[dict], directory: Path) -> dict:
         written = 0
         for bucket in KEEP_BUCKETS:
             rows = [
-                {**{k: d.get(k) for k in DOCUMENT_SCHEMA.names}, "text": d["raw_content"]}
-                | {"source": SOURCE}
-                for d in sorted(docs, key=lambda d: d["id"])
-                if d["bucket"] == bucket
+                document(d) for d in sorted(docs, key=lambda d: d["id"]) if d["bucket"] == bucket
             ]
             data = encode(rows, DOCUMENT_SCHEMA)
             (directory / f"{LANGUAGE}_{bucket}.parquet").write_bytes(data)
@@ -654,15 +656,16 @@ def beam_child(crawl: Path, work: Path, workers: int) -> dict:
 
 
 def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
-    """The pipeline's first transforms alone, 1 worker: Create → Reshuffle → ReadWet, then
-    LineDedup with `stage` "dedup"; the documents are counted. Their costs, less the start-up,
+    """The pipeline's first transforms alone, 1 worker: Create → Reshuffle → ReadWet → TooShort,
+    then LineDedup with `stage` "dedup"; the documents are counted. Their costs, less the start-up,
     are the read and dedup stages as Beam runs them."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.commoncrawl import SOURCE, ReadWet
+    from pipelines.commoncrawl import SOURCE, ReadWet, _length_filters
     from pipelines.linededup import LineDedup
-    from pipelines.warc import DEFAULT_MAX_RECORD_BYTES
+    from pipelines.stages import ApplyFilters
+    from readers.warc import DEFAULT_MAX_RECORD_BYTES
 
     paths = sorted(str(p) for p in crawl.glob("*.warc.wet.gz"))
     counted = work / f"prefix-{stage}-{crawl.name}.count"
@@ -676,10 +679,10 @@ def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
             | "WetFiles" >> beam.Create(paths)
             | "Spread" >> beam.Reshuffle()
             | "ReadWet"
-            >> beam.ParDo(ReadWet(MIN_LENGTH, DEFAULT_MAX_RECORD_BYTES, False)).with_outputs(
-                "dead", "rejects", main="documents"
-            )
+            >> beam.ParDo(ReadWet(DEFAULT_MAX_RECORD_BYTES)).with_outputs("dead", main="documents")
         ).documents
+        too_short = partial(_length_filters, MIN_LENGTH)
+        docs = (docs | "TooShort" >> ApplyFilters(SOURCE, too_short, group="read")).documents
         if stage == "dedup":
             docs = (docs | "LineDedup" >> LineDedup(SOURCE, "dedup"))["documents"]
         _ = (

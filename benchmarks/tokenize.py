@@ -45,8 +45,10 @@ import pyarrow.parquet as pq
 import sentencepiece
 
 from benchmarks.common import machine, max_rss_mb
-from pipelines.shards import shard_of
-from pipelines.warc import WarcRecord, iter_records, wet_document
+from core.ids import shard_file, shard_of
+from core.manifest import write_manifest
+from readers.warc import WarcRecord, iter_records
+from readers.wet import wet_document
 from tokenizer.encode import Encoder
 from tokenizer.shards import TokenSource, manifest, shard_bytes, shard_entry
 
@@ -206,11 +208,11 @@ def write_shards(directory: Path, ids: list[np.ndarray]) -> None:
     for shard, rows in by_shard.items():
         rows.sort(key=lambda i: names[i])
         data = shard_bytes([names[i] for i in rows], [ids[i] for i in rows])
-        path = directory / f"part-{shard:05d}-of-{SHARDS:05d}.arrow"
+        path = directory / shard_file(shard, SHARDS, ".arrow")
         path.write_bytes(data)
         entries.append(shard_entry(path, len(rows), sum(len(ids[i]) for i in rows), 0, data))
     body = manifest("bench", {"sha256": "bench"}, entries)
-    (directory / "manifest.json").write_text(json.dumps(body))
+    write_manifest(directory, body)
 
 
 def read_pass(source: TokenSource, order: np.ndarray | None) -> tuple[int, int]:

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.manifest import MANIFEST
 from mixtures.mixture import load_mixture
-from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
+from tokenizer.shards import manifest, shard_bytes, shard_entry
 from training.config import TrainConfig
 from training.data import build_loader
 from training.hf import hf_config, to_hf_state_dict

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine, max_rss_mb, write_result
+from core.manifest import MANIFEST
 from mixtures.mixture import load_mixture
-from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
+from tokenizer.shards import manifest, shard_bytes, shard_entry
 from training.data import build_loader
 
 GPU_TOKENS_PER_SECOND = 60_000  # H100, 1B model, ~50% MFU (6·N flops per token plus attention)

@@ -26,14 +26,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from benchmarks.common import machine, max_rss_mb, write_result
+from converters.multistream import split_dump, write_multistream
 from filters.wikitext import WikitextCleaner
-from pipelines.wikidump import (
-    RawPage,
-    read_pages,
-    split_dump,
-    work_ranges,
-    write_multistream,
-)
+from readers.wikidump import RawPage, read_pages, work_ranges
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DUMP = ROOT / "data/sample/wikipedia/enwiki-sample-pages-articles.xml.bz2"

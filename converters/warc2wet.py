@@ -5,7 +5,7 @@ record: the page's title on the first line, then its text, one line per block el
 boilerplate (navigation, footers, cookie banners) included, since CCNet's line dedup is what
 removes it. The conversion record refers to the response and keeps its URL and date.
 
-    python -m pipelines.warc2wet crawl/*.warc.gz --out wet/
+    python -m converters.warc2wet crawl/*.warc.gz --out wet/
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from converters.warcwriter import WarcWriter
+from core.deadletter import DeadLetter
 from filters.html import html_to_text
-from pipelines.warc import DeadLetter, WarcWriter, iter_records
+from readers.warc import iter_records
 
 log = logging.getLogger("warc2wet")
 

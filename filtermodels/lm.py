@@ -6,7 +6,7 @@ training sentence per line; a unigram SentencePiece model (vocabulary 65,536, ch
 0.9995, hard limit); the text tokenised with it into `lmplz -o 5 --discount_fallback`, then
 `build_binary`. Writes <out>/<lang>.sp.model, .sp.vocab, .arpa.bin and a model card <lang>.json.
 
-    python -m pipelines.lm --lang en --wikipedia out/wikipedia --out models/lm
+    python -m filtermodels.lm --lang en --wikipedia out/wikipedia --out models/lm
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import sentencepiece
 
+from core.files import file_sha256
+from core.spm import largest_vocab, sentencepiece_bytes, vocab_text
 from filters.text_normalizer import normalize_for_lm
-from tokenizer.shards import file_sha256
-from tokenizer.train import largest_vocab, sentencepiece_bytes
 
 log = logging.getLogger("lm")
 
@@ -126,12 +126,6 @@ def train_sentencepiece(text: Path, vocab_size: int) -> tuple[bytes, int]:
         return sentencepiece_bytes(text, vocab_size=allowed, **SP_SETTINGS), allowed
     except RuntimeError as err:
         raise LMError(f"SentencePiece training with vocab_size={allowed} failed: {err}") from err
-
-
-def vocab_text(model: bytes) -> str:
-    """The `.vocab` file spm_train writes: piece, a tab, its score as C++ streams print floats."""
-    sp = sentencepiece.SentencePieceProcessor(model_proto=model)
-    return "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(len(sp)))
 
 
 def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
@@ -289,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         card = train(args.wikipedia, args.lang, args.out, args.text, args.max_docs, args.vocab_size)
     except LMError as err:
-        raise SystemExit(f"pipelines.lm: error: {err}") from None
+        raise SystemExit(f"filtermodels.lm: error: {err}") from None
     print(
         f"{card['language']}: {card['documents']:,} {card['text']}, {card['lines']:,} lines, "
         f"{card['characters']:,} characters\n"

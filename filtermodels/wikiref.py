@@ -1,14 +1,14 @@
-"""Train the Wikipedia-reference classifier (SPEC §1.6) from the Wikipedia pipeline's cited URLs
-and crawl pages.
+"""Train the Wikipedia-reference classifier (docs/recipe/commoncrawl.md §6) from the Wikipedia
+pipeline's cited URLs and crawl pages.
 
-    python -m pipelines.wikiref --references out/wikipedia/references \\
+    python -m filtermodels.wikiref --references out/wikipedia/references \\
         --wet 'data/sample/commoncrawl/wet/*.warc.wet.gz' --out models/wikiref.npz
 
 Positives are crawl pages of the language whose normalised URL Wikipedia cites (`--match url`,
-SPEC's rule; RedPajama fetched 300K cited pages to get them). A small crawl sample rarely holds the
-very pages Wikipedia cites, so `--match host` (pages on a host that Wikipedia cites) is a stand-in,
-said in the model card; `auto` uses `url` when at least --min_url_positives pages match and `host`
-otherwise. Negatives are the language's other crawl pages in a fixed pseudo-random order.
+the recipe's rule; RedPajama fetched 300K cited pages to get them). A small crawl sample rarely
+holds the very pages Wikipedia cites, so `--match host` (pages on a host that Wikipedia cites) is a
+stand-in, said in the model card; `auto` uses `url` when at least --min_url_positives pages match
+and `host` otherwise. Negatives are the language's other crawl pages in a fixed pseudo-random order.
 Writes the model and its card, `<out>.json`: the rule used, counts and the held-out ROC AUC.
 """
 
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from filters.langid import LanguageIdentifier
 from filters.urls import normalize_url
 from filters.wikiref import MIN_POSITIVE_CHARS, train
-from pipelines.warc import DeadLetter, iter_records, segment_name, wet_document
+from readers.wet import wet_documents
 
 log = logging.getLogger("wikiref")
 
@@ -41,15 +41,7 @@ def cited_urls(references: str) -> set[str]:
 
 def crawl_pages(patterns: list[str]) -> list[tuple[str | None, str]]:
     """(normalised URL, raw_content) of every WET document, in file order."""
-    pages = []
-    for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
-        for record in iter_records(path):
-            if isinstance(record, DeadLetter):
-                continue
-            doc = wet_document(record, segment_name(path))
-            if doc:
-                pages.append((normalize_url(doc["url"]), doc["raw_content"]))
-    return pages
+    return [(normalize_url(doc["url"]), doc["raw_content"]) for doc in wet_documents(patterns)]
 
 
 def _host(url: str) -> str:

@@ -1,8 +1,19 @@
-"""The decision every filter returns: keep, or drop with a named reason that the pipeline counts."""
+"""Filters are pure decisions: keep a document, or drop it with a named reason that is counted.
+
+A `Filter` looks at a document (a dict) or a batch of them and returns one `Decision` each; it
+may add fields to the documents it keeps (a language, a score), and it may count what it saw
+beyond its decisions (`count`: the languages met, a histogram). It knows nothing of Beam: the
+pipelines apply lists of filters with `pipelines.stages.ApplyFilters`, which counts every drop
+as `dropped_<reason>` under the filter's `name` (its stage in the report), routes rejects and
+reports the counts, so a filter is tested and benchmarked on plain lists.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +31,61 @@ class Decision:
 
 
 KEEP = Decision(True)
+
+
+class Filter:
+    """One stage's decision on documents. Subclasses set `name` and implement `decide`, or
+    `decide_batch` when the model answers a batch at once."""
+
+    name: ClassVar[str] = ""
+    _counts: Counter | None = None
+
+    def decide(self, doc: dict[str, Any]) -> Decision:
+        raise NotImplementedError
+
+    def decide_batch(self, docs: Sequence[dict[str, Any]]) -> list[Decision]:
+        return [self.decide(doc) for doc in docs]
+
+    def count(self, group: str, name: str, n: int = 1) -> None:
+        """Count something besides the decisions: reported as `<group>/<name>`."""
+        if self._counts is None:
+            self._counts = Counter()
+        self._counts[group, name] += n
+
+    def take_counts(self) -> Counter:
+        """What `count` gathered since the last call."""
+        counts, self._counts = self._counts or Counter(), None
+        return counts
+
+
+def apply(filters: Sequence[Filter], docs: Sequence[dict[str, Any]]):
+    """Run `docs` through `filters` in order: (kept documents, [(doc, filter, decision)] of the
+    dropped ones). What a pipeline stage does, without Beam."""
+    kept = list(docs)
+    dropped = []
+    for stage in filters:
+        if not kept:
+            break
+        decisions = stage.decide_batch(kept)
+        if len(decisions) != len(kept):
+            raise ValueError(f"{stage.name}: {len(decisions)} decisions for {len(kept)} documents")
+        survivors = []
+        for doc, decision in zip(kept, decisions, strict=True):
+            if decision.keep:
+                survivors.append(doc)
+            else:
+                dropped.append((doc, stage, decision))
+        kept = survivors
+    return kept, dropped
+
+
+class MinLength(Filter):
+    """Documents whose `field` has fewer than `min_chars` characters go, as `reason`."""
+
+    name = "length"
+
+    def __init__(self, min_chars: int, field: str = "text", reason: str = "too_short"):
+        self.min_chars, self.field, self.drop = min_chars, field, Decision.drop(reason)
+
+    def decide(self, doc: dict[str, Any]) -> Decision:
+        return KEEP if len(doc[self.field]) >= self.min_chars else self.drop

@@ -1,4 +1,5 @@
-"""Perplexity buckets (SPEC §1.5): head, middle or tail by the language's own cut-offs.
+"""Perplexity buckets (docs/recipe/commoncrawl.md §5): head, middle or tail by the language's own
+cut-offs.
 
 CCNet shipped one fixed table (e.g. English 340/520), valid only for its own language models;
 here the 30th and 60th percentiles are computed on a sample of the same crawl scored with the

@@ -1,12 +1,12 @@
 """HTML to plain text the way Common Crawl's WET files hold it: the WARC→WET step.
 
 This is *not* a main-content extractor. Every visible text node is kept, navigation, headers,
-footers and cookie banners included, because CCNet's line dedup (SPEC §1.2) is what removes that
-boilerplate later, and it can only do so if the text looks like real WET text. Script, style,
-noscript and template content is dropped, as are form controls (their labels are UI, not prose)
-and image alt texts (not rendered). Each block element becomes one line with its whitespace
-collapsed; empty lines are dropped. CSS is not evaluated: text hidden by a class or inline style
-is kept, as a crawler without a renderer sees it.
+footers and cookie banners included, because CCNet's line dedup (docs/recipe/commoncrawl.md §2) is
+what removes that boilerplate later, and it can only do so if the text looks like real WET text.
+Script, style, noscript and template content is dropped, as are form controls (their labels are UI,
+not prose) and image alt texts (not rendered). Each block element becomes one line with its
+whitespace collapsed; empty lines are dropped. CSS is not evaluated: text hidden by a class or
+inline style is kept, as a crawler without a renderer sees it.
 
 Bytes are decoded as a browser would, in the HTML standard's order: byte-order mark, then the
 transport charset (``encoding_hint``, e.g. from the HTTP Content-Type), then ``<meta charset>``,

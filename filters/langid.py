@@ -1,4 +1,5 @@
-"""Language identification with fastText's lid.176 (SPEC §1.3), as CCNet did, with its fix.
+"""Language identification with fastText's lid.176 (docs/recipe/commoncrawl.md §3), as CCNet did,
+with its fix.
 
 CCNet removed the newlines before asking fastText (`raw_content.replace("\n", "")`), gluing the
 last word of a line to the first of the next; here the kept lines are joined with a space. The
@@ -11,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from filters.base import KEEP, Decision
+from filters.base import KEEP, Decision, Filter
 
 _LABEL = "__label__"
 
@@ -63,3 +64,24 @@ class LanguageIdentifier:
         if self.languages is not None and found.language not in self.languages:
             return Decision.drop("language")
         return KEEP
+
+
+class LanguageFilter(Filter):
+    """Keeps documents in the identifier's languages with a score at its threshold or above;
+    adds `language` and `language_score` to them and counts every language seen."""
+
+    name = "lid"
+
+    def __init__(self, identifier: LanguageIdentifier, field: str = "text"):
+        self.identifier, self.field = identifier, field
+
+    def decide_batch(self, docs: Sequence[dict]) -> list[Decision]:
+        texts = [self.identifier.model_input(doc[self.field].split("\n")) for doc in docs]
+        decisions = []
+        for doc, found in zip(docs, self.identifier.identify_batch(texts), strict=True):
+            self.count("languages", f"seen_{found.language}")
+            decision = self.identifier.decide(found)
+            if decision.keep:
+                doc["language"], doc["language_score"] = found.language, found.score
+            decisions.append(decision)
+        return decisions

@@ -14,12 +14,15 @@ from typing import Final
 import kenlm
 import sentencepiece
 
+from filters.base import KEEP, Decision, Filter
+from filters.buckets import Cutoffs
 from filters.text_normalizer import normalized_lines
 
 # The perplexity of a text with nothing to score (empty, or only characters that normalisation or
 # SentencePiece remove). CCNet's bucketing reads a negative perplexity as "no score" (bucket
 # "all"); a number keeps the column a plain float, where NaN or inf would poison percentiles.
 NO_SCORE: Final = -1.0
+HISTOGRAM_BIN: Final = 10.0  # width of the perplexity histogram's bins (report plots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,7 @@ class PerplexityScorer:
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, language: str) -> PerplexityScorer:
-        """The layout `python -m pipelines.lm` writes: <dir>/<lang>.sp.model, <lang>.arpa.bin."""
+        """The layout `python -m filtermodels.lm` writes: <dir>/<lang>.sp.model, <lang>.arpa.bin."""
         model_dir = Path(model_dir)
         return cls(model_dir / f"{language}.sp.model", model_dir / f"{language}.arpa.bin")
 
@@ -70,3 +73,34 @@ class PerplexityScorer:
         log10_prob = sum(s for s, _ in scores)
         length = sum(n for _, n in scores)
         return Perplexity(round(10.0 ** (-log10_prob / length), 1), log10_prob, length, len(scores))
+
+
+def histogram_bin(perplexity: float) -> float:
+    """The low end of the perplexity's histogram bin; -1 for NO_SCORE."""
+    return -1.0 if perplexity < 0 else HISTOGRAM_BIN * int(perplexity // HISTOGRAM_BIN)
+
+
+class PerplexityFilter(Filter):
+    """Scores documents of the languages it has models for (`language` set by LanguageFilter),
+    buckets them by the language's cut-offs and keeps `keep_buckets`. Adds `perplexity` and
+    `bucket`; counts a histogram of every document scored (`histogram/<lang>/<bin>`)."""
+
+    name = "perplexity"
+
+    def __init__(
+        self,
+        scorers: dict[str, PerplexityScorer],
+        cutoffs: dict[str, Cutoffs],
+        keep_buckets: frozenset[str] | set[str],
+        field: str = "text",
+    ):
+        self.scorers, self.cutoffs = scorers, cutoffs
+        self.keep_buckets, self.field = frozenset(keep_buckets), field
+
+    def decide(self, doc: dict) -> Decision:
+        lang = doc["language"]
+        perplexity = self.scorers[lang].score(doc[self.field]).perplexity
+        bucket = self.cutoffs[lang].bucket(perplexity)
+        self.count("histogram", f"{lang}/{histogram_bin(perplexity):g}")
+        doc["perplexity"], doc["bucket"] = perplexity, bucket
+        return KEEP if bucket in self.keep_buckets else Decision.drop(f"bucket_{bucket}")

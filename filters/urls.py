@@ -1,8 +1,9 @@
 """URL canonicalisation: a URL cited on Wikipedia and the crawled page's URL must compare equal.
 
-Used on both sides of the Wikipedia-reference classifier (SPEC §1): the positives are CommonCrawl
-pages whose URL a Wikipedia article cites, and the two spellings of one address differ in ways that
-do not change the page (scheme, ``www.``, default port, tracking parameters, escaping).
+Used on both sides of the Wikipedia-reference classifier (docs/recipe/commoncrawl.md): the positives
+are CommonCrawl pages whose URL a Wikipedia article cites, and the two spellings of one address
+differ in ways that do not change the page (scheme, ``www.``, default port, tracking parameters,
+escaping).
 """
 
 from __future__ import annotations

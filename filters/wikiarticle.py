@@ -1,10 +1,11 @@
-"""Which dump pages are articles (SPEC §4: main namespace, no redirects), and their URLs."""
+"""Which dump pages are articles (docs/recipe/wikipedia.md: main namespace, no redirects), and their
+URLs."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from filters.base import KEEP, Decision
+from filters.base import KEEP, Decision, Filter
 
 MAIN_NAMESPACE = 0
 # MediaWiki leaves these unescaped in article paths.
@@ -17,6 +18,15 @@ def article_decision(ns: int, redirect: bool) -> Decision:
     if redirect:
         return Decision.drop("redirect")
     return KEEP
+
+
+class ArticleFilter(Filter):
+    """Pages (dicts with `ns` and `redirect`) that are articles: main namespace, no redirect."""
+
+    name = "article"
+
+    def decide(self, page: dict) -> Decision:
+        return article_decision(page["ns"], page["redirect"])
 
 
 def article_url(base: str, language: str, title: str) -> str:

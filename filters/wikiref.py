@@ -1,12 +1,13 @@
-"""The Wikipedia-reference classifier (SPEC §1.6): pages like those Wikipedia cites, or not.
+"""The Wikipedia-reference classifier (docs/recipe/commoncrawl.md §6): pages like those Wikipedia
+cites, or not.
 
 Positives are crawl pages whose normalised URL is cited in a Wikipedia `<ref>` (at least 1,000
 characters, as RedPajama), negatives an equal number of random crawl pages, each page's lines
 joined by a space. `wiki_prob` is the probability of "cited"; RedPajama kept pages with
 `wiki_prob >= 0.25` (LLaMA's wording suggests 0.5), so the threshold is a parameter.
 
-The model is linear, as SPEC asks: hashed word uni- and bigrams (l2-normalised term counts) into
-a logistic regression. RedPajama used fastText's supervised defaults; fastText's trainer stops
+The model is linear, as the recipe asks: hashed word uni- and bigrams (l2-normalised term counts)
+into a logistic regression. RedPajama used fastText's supervised defaults; fastText's trainer stops
 with "Encountered NaN" on some small training sets (seen here on a few hundred pages), while this
 one converges deterministically on any input, and its model is two arrays in an `.npz` file that
 loads without unpickling anything. Training reports the held-out ROC AUC for the model card.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from filters.base import KEEP, Decision
+from filters.base import KEEP, Decision, Filter
 
 MIN_POSITIVE_CHARS = 1000
 FEATURES = 2**20
@@ -134,3 +135,19 @@ class WikirefClassifier:
 
     def decide(self, wiki_prob: float) -> Decision:
         return KEEP if wiki_prob >= self.threshold else Decision.drop("wikiref")
+
+
+class WikirefFilter(Filter):
+    """Keeps pages the classifier finds Wikipedia-like enough; adds `wiki_prob` (4 decimals, the
+    value the threshold is applied to)."""
+
+    name = "wikiref"
+
+    def __init__(self, classifier: WikirefClassifier, field: str = "text"):
+        self.classifier, self.field = classifier, field
+
+    def decide_batch(self, docs: Sequence[dict]) -> list[Decision]:
+        probs = self.classifier.wiki_probs([doc[self.field] for doc in docs])
+        for doc, prob in zip(docs, probs, strict=True):
+            doc["wiki_prob"] = round(prob, 4)
+        return [self.classifier.decide(doc["wiki_prob"]) for doc in docs]

@@ -1,4 +1,5 @@
-"""Wikipedia article cleaning (SPEC §4): wikitext in, plain text, lead section and cited URLs out.
+"""Wikipedia article cleaning (docs/recipe/wikipedia.md): wikitext in, plain text, lead section and
+cited URLs out.
 
 mwparserfromhell's C tokenizer does the parsing; the text is then rendered in one pass over its
 token stream, bottom-up: each construct ({{…}}, [[…]], <tag>…</tag>, [url …], == … ==) collects
@@ -82,8 +83,9 @@ CATEGORY_ALIASES: dict[str, tuple[str, ...]] = {
 _CANONICAL_MEDIA = ("Media", "File", "Image")
 _CANONICAL_CATEGORY = ("Category",)
 
-# Tags whose whole content goes: citations and tables (SPEC §4), and extension tags that render as
-# something other than text (math, galleries, timelines: mwparserfromhell's invisible tags).
+# Tags whose whole content goes: citations and tables (docs/recipe/wikipedia.md), and extension tags
+# that render as something other than text (math, galleries, timelines: mwparserfromhell's invisible
+# tags).
 _DROPPED_TAGS = frozenset({"ref", "references", "table", *INVISIBLE_TAGS})
 # Tags whose content the parser leaves unparsed: literal text, where '' is not markup.
 _LITERAL_TAGS = frozenset({"nowiki", "pre", "source", "syntaxhighlight"})

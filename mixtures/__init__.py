@@ -1,1 +1,2 @@
-"""Mixture definitions (SPEC §0) and the auditor that checks them against the data."""
+"""Mixture definitions (docs/recipe/mixture.md) and the auditor that checks them against the
+data."""

@@ -3,7 +3,7 @@
     python -m mixtures.audit --mixture llama1 --tokens out/tokens --output out/audit \\
         [--budget 1.4T | --model llama-7b] [--run out/train/NAME] [--strict]
 
-It reads only `<tokens>/<source>/manifest.json` (never the shards, so it is instant at any scale)
+It reads only `<tokens>/<source>/_manifest.json` (never the shards, so it is instant at any scale)
 and, with --run, the trainer's `<run>/metrics.jsonl`. For a source s with mixture weight w_s and
 T_s tokens available, and a budget of B training tokens:
 
@@ -42,7 +42,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -51,8 +50,9 @@ from typing import Any
 
 from rich.console import Console
 
+from core.files import write_atomically
+from core.manifest import MANIFEST, TOKEN_FORMAT, manifest_path, source_manifests
 from mixtures.mixture import Mixture, load_mixture
-from tokenizer.shards import FORMAT, MANIFEST
 
 METRICS = "metrics.jsonl"
 REPORT = "audit.json"
@@ -116,8 +116,8 @@ def _count(value: Any) -> bool:
 def _manifest_problem(data: Any, source: str) -> str | None:
     if not isinstance(data, dict):
         return "not a JSON object"
-    if data.get("format") != FORMAT:
-        return f"format {data.get('format')!r}, not {FORMAT!r}"
+    if data.get("format") != TOKEN_FORMAT:
+        return f"format {data.get('format')!r}, not {TOKEN_FORMAT!r}"
     if data.get("source") != source:
         return f"written for source {data.get('source')!r}, found under {source}/"
     tokenizer = data.get("tokenizer")
@@ -138,9 +138,10 @@ def _manifest_problem(data: Any, source: str) -> str | None:
 
 
 def read_available(tokens_dir: Path, source: str) -> Available:
-    path = tokens_dir / source / MANIFEST
-    if not path.is_file():
-        return Available(manifest=path)
+    found = manifest_path(tokens_dir / source)
+    if found is None:
+        return Available(manifest=tokens_dir / source / MANIFEST)
+    path = Path(found)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -343,9 +344,7 @@ def audit(
         "max_budget_limited_by": limited_by,
         "tokenizers": tokenizers,
         "unused_manifests": sorted(
-            p.parent.name
-            for p in tokens_dir.glob(f"*/{MANIFEST}")
-            if p.parent.name not in mixture.sources
+            name for name in source_manifests(tokens_dir) if name not in mixture.sources
         ),
         "run": _realised(mixture, rows, run, tolerance, issues) if run else None,
     }
@@ -562,23 +561,10 @@ def _plot_epochs(ax, report: dict[str, Any]) -> None:
     ax.legend(fontsize="small")
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Temp file + rename: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_outputs(report: dict[str, Any], output: Path) -> tuple[Path, Path]:
     body = json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    _write(output / REPORT, body.encode())
-    _write(output / PLOT, plot(report))
+    write_atomically(output / REPORT, body.encode())
+    write_atomically(output / PLOT, plot(report))
     return output / REPORT, output / PLOT
 
 
@@ -608,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokens",
         type=Path,
         default=Path("out/tokens"),
-        help="token-shard root holding SOURCE/manifest.json (default: out/tokens)",
+        help="token-shard root holding SOURCE/_manifest.json (default: out/tokens)",
     )
     parser.add_argument(
         "--output",

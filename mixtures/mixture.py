@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-# The corpus's sources (DESIGN.md "Documents"): a mixture may use any subset of them.
+# The corpus's sources (docs/design.md, "Documents"): a mixture may use any subset of them.
 SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
 MIXTURES_DIR = Path(__file__).resolve().parent
 WEIGHT_SUM_TOLERANCE = 1e-6

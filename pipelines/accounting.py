@@ -8,15 +8,15 @@ After the run the launcher turns the counters into `report.json` and a summary t
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines.shards import MANIFEST, write_atomically
+import core.files
+import core.manifest
+from pipelines import progress
 
 _COUNTERS: dict[tuple[str, str], Any] = {}
 
@@ -27,6 +27,8 @@ def count(source: str, group: str, name: str, n: int = 1) -> None:
     if counter is None:
         counter = _COUNTERS[key] = Metrics.counter(*key)
     counter.inc(n)
+    if name == "read":
+        progress.add(read=n)
 
 
 def counters(result, source: str) -> dict[str, dict[str, int]]:
@@ -57,17 +59,13 @@ def invariant(values: dict[str, int]) -> dict[str, Any]:
 
 
 def read_manifest(directory: str) -> dict | None:
-    path = FileSystems.join(directory, MANIFEST)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path, compression_type="uncompressed") as fh:
-        return {**json.loads(fh.read()), "directory": directory}
+    body = core.manifest.read_manifest(directory)
+    return None if body is None else {**body, "directory": directory}
 
 
 def finish(output: str, report: dict) -> dict:
     """Write `<output>/report.json`; a run that lost documents exits non-zero after writing it."""
-    body = json.dumps(report, indent=1, sort_keys=True).encode() + b"\n"
-    write_atomically(FileSystems.join(output, "report.json"), body)
+    core.files.write_json(core.files.join(output, "report.json"), report)
     if not report["invariant"]["holds"]:
         raise SystemExit(f"{output}: read != kept + dropped: {report['invariant']}")
     return report
@@ -92,7 +90,9 @@ def _outputs_table(outputs: dict[str, Any]):
     return files
 
 
-def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[str, Any]) -> None:
+def print_summary(
+    title: str, groups: dict[str, dict[str, int]], outputs: dict[str, Any], notes: list = ()
+) -> None:
     """The table a user reads at the end of a run: counts per group (language), then outputs."""
     from rich.console import Console
     from rich.table import Table
@@ -110,10 +110,12 @@ def print_summary(title: str, groups: dict[str, dict[str, int]], outputs: dict[s
     console = Console()
     console.print(table)
     console.print(_outputs_table(outputs))
+    for note in notes:
+        console.print(note)
 
 
 def print_stages(
-    title: str, stages: dict[str, dict[str, int]], outputs: dict[str, Any], notes: list[str]
+    title: str, stages: dict[str, dict[str, int]], outputs: dict[str, Any], notes: list
 ) -> None:
     """The end-of-run table of a staged pipeline: one row per stage and count, then outputs."""
     from rich.console import Console

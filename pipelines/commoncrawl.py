@@ -1,5 +1,5 @@
-"""The CommonCrawl pipeline (CCNet, SPEC §1): WET files → deduplicated, language-identified,
-perplexity-bucketed documents.
+"""The CommonCrawl pipeline (CCNet, docs/recipe/commoncrawl.md): WET files → deduplicated,
+language-identified, perplexity-bucketed documents.
 
     python -m pipelines.commoncrawl --wet 'crawl/*.warc.wet.gz' --output out/commoncrawl \\
         --direct_num_workers=2 --direct_running_mode=multi_processing
@@ -31,62 +31,44 @@ import gzip
 import json
 import logging
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import apache_beam as beam
-import pyarrow as pa
-from apache_beam.utils.shared import Shared
 
+from core import files
+from core.deadletter import DeadLetter
+from core.files import write_atomically
+from core.schema import document_schema
+from filtermodels.cutoffs import plot
+from filtermodels.lid import LID
+from filters.base import Filter, MinLength
 from filters.buckets import BUCKETS, Cutoffs
-from filters.langid import LanguageIdentifier
-from filters.perplexity import PerplexityScorer
-from filters.wikiref import WikirefClassifier
-from pipelines import accounting, options, staging
-from pipelines.cutoffs import plot
+from filters.langid import LanguageFilter, LanguageIdentifier
+from filters.perplexity import HISTOGRAM_BIN, PerplexityFilter, PerplexityScorer
+from filters.wikiref import WikirefClassifier, WikirefFilter
+from pipelines import accounting, launcher, options, progress, staging
 from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
-from pipelines.models import LID
-from pipelines.shards import WriteShards, clear_unfinished, document_schema, write_atomically
+from pipelines.shards import WriteShards
+from pipelines.stages import ApplyFilters
 from pipelines.staging import Model
-from pipelines.warc import (
-    DEFAULT_MAX_RECORD_BYTES,
-    DeadLetter,
-    document_id,
-    http_blocks,
-    iter_records,
-    segment_name,
-    wet_document,
-)
+from readers.http import http_blocks
+from readers.warc import DEFAULT_MAX_RECORD_BYTES, dead_letter, iter_records
+from readers.wet import document_id, segment_name, wet_document
 
 SOURCE = "commoncrawl"
 log = logging.getLogger(SOURCE)
 
-DOCUMENT_SCHEMA = document_schema(
-    ("digest", pa.string()),
-    ("date_download", pa.string()),
-    ("source_domain", pa.string()),
-    ("language", pa.string()),
-    ("language_score", pa.float64()),
-    ("perplexity", pa.float64()),
-    ("bucket", pa.string()),
-    ("wiki_prob", pa.float64()),
-    ("nlines", pa.int64()),
-    ("original_nlines", pa.int64()),
-    ("length", pa.int64()),
-    ("original_length", pa.int64()),
-    ("line_ids", pa.list_(pa.int32())),
-    ("cc_segment", pa.string()),
-)
+DOCUMENT_SCHEMA = document_schema(SOURCE)
 STAGES = ("read", "dedup", "lid", "perplexity", "wikiref", "docdedup")  # report order
-HISTOGRAM_BIN = 10.0  # perplexity histogram bins, for the report's plots
+_READER_ONLY = ("raw_content", "warc_record_id", "identified_languages")  # not written as is
 
 
 class ReadWet(beam.DoFn):
-    """A WET file → its documents; dead letters and too-short documents accounted for."""
+    """A WET file → its documents; dead letters accounted for."""
 
-    def __init__(self, min_length: int, max_record_bytes: int, write_rejects: bool):
-        self.min_length, self.max_record_bytes = min_length, max_record_bytes
-        self.write_rejects = write_rejects
+    def __init__(self, max_record_bytes: int):
+        self.max_record_bytes = max_record_bytes
 
     def process(self, path: str):
         try:
@@ -95,14 +77,15 @@ class ReadWet(beam.DoFn):
             accounting.count(SOURCE, "read", "input_errors")
             error = f"{type(exc).__name__}: {exc}"
             yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter(path, 0, 0, "unreadable_file", error).to_record()
+                "dead", dead_letter(path, 0, 0, "unreadable_file", error).to_record()
             )
+        progress.add(done=1)
 
     def _read(self, path: str):
         segment = segment_name(path)
         for record in iter_records(path, max_record_bytes=self.max_record_bytes):
             if isinstance(record, DeadLetter):
-                if record.warc_type == "conversion":
+                if record.document:
                     accounting.count(SOURCE, "read", "read")
                     accounting.count(SOURCE, "read", f"dropped_{record.reason}")
                 else:
@@ -114,16 +97,15 @@ class ReadWet(beam.DoFn):
                 continue  # warcinfo and other non-document records
             accounting.count(SOURCE, "read", "read")
             doc["id"] = document_id(segment, doc["warc_record_id"])
-            if len(doc["raw_content"]) < self.min_length:
-                accounting.count(SOURCE, "read", "dropped_too_short")
-                if self.write_rejects:
-                    yield beam.pvalue.TaggedOutput("rejects", _reject(doc, "too_short"))
-                continue
             yield doc
 
 
 def _reject(doc: dict, reason: str) -> dict:
     return {"id": doc["id"], "url": doc.get("url"), "reason": reason}
+
+
+def _length_filters(min_length: int) -> list[Filter]:
+    return [MinLength(min_length, field="raw_content")]
 
 
 class _Models:
@@ -149,74 +131,16 @@ class _Models:
         )
 
 
-class Score(beam.DoFn):
-    """Batches of deduplicated documents → language, perplexity, bucket and wiki_prob.
-
-    The models (`models`: role → URL and SHA-256, from `check_models`) load once per worker
-    process (`setup`); fastText and the classifier score a whole batch per call, KenLM a
-    document at a time (it has no batch API).
-    """
-
-    def __init__(self, args, models: dict[str, Model]):
-        self.models, self.lid_threshold = dict(models), args.lid_threshold
-        self.languages = list(args.languages)
-        self.keep_buckets = frozenset(args.keep_buckets)
-        self.wikiref_threshold = args.wikiref_threshold
-        self.write_rejects = args.write_rejects
-        self._shared = Shared()
-
-    def _load(self) -> _Models:
-        return _Models(self.models, self.lid_threshold, self.languages, self.wikiref_threshold)
-
-    def setup(self):
-        self._loaded = self._shared.acquire(self._load)
-        self.lid, self.scorers = self._loaded.lid, self._loaded.scorers
-        self.cutoffs, self.wikiref = self._loaded.cutoffs, self._loaded.wikiref
-
-    def _drop(self, doc: dict, stage: str, reason: str):
-        accounting.count(SOURCE, stage, f"dropped_{reason}")
-        if self.write_rejects:
-            yield beam.pvalue.TaggedOutput("rejects", _reject(doc, reason))
-
-    def process(self, batch: list[dict]):
-        found = self.lid.identify_batch(
-            [LanguageIdentifier.model_input(d["raw_content"].split("\n")) for d in batch]
-        )
-        scored = []
-        for doc, language in zip(batch, found, strict=True):
-            accounting.count(SOURCE, "languages", f"seen_{language.language}")
-            decision = self.lid.decide(language)
-            if not decision.keep:
-                yield from self._drop(doc, "lid", decision.reason)
-                continue
-            lang = language.language
-            perplexity = self.scorers[lang].score(doc["raw_content"]).perplexity
-            bucket = self.cutoffs[lang].bucket(perplexity)
-            yield beam.pvalue.TaggedOutput("histogram", ((lang, _bin(perplexity)), 1))
-            if bucket not in self.keep_buckets:
-                yield from self._drop(doc, "perplexity", f"bucket_{bucket}")
-                continue
-            doc.update(
-                language=lang,
-                language_score=language.score,
-                perplexity=perplexity,
-                bucket=bucket,
-                wiki_prob=None,
-            )
-            scored.append(doc)
-        if self.wikiref is not None and scored:
-            probs = self.wikiref.wiki_probs([d["raw_content"] for d in scored])
-            for doc, prob in zip(scored, probs, strict=True):
-                doc["wiki_prob"] = round(prob, 4)
-        for doc in scored:
-            if doc["wiki_prob"] is not None and not self.wikiref.decide(doc["wiki_prob"]).keep:
-                yield from self._drop(doc, "wikiref", "wikiref")
-                continue
-            yield doc
-
-
-def _bin(perplexity: float) -> float:
-    return -1.0 if perplexity < 0 else HISTOGRAM_BIN * int(perplexity // HISTOGRAM_BIN)
+def _score_filters(keep_buckets: frozenset[str], models: _Models) -> list[Filter]:
+    """Language ID, perplexity buckets and, with a classifier, the Wikipedia-reference filter:
+    fastText and the classifier score a whole batch per call, KenLM a document at a time."""
+    filters: list[Filter] = [
+        LanguageFilter(models.lid, field="raw_content"),
+        PerplexityFilter(models.scorers, models.cutoffs, keep_buckets, field="raw_content"),
+    ]
+    if models.wikiref is not None:
+        filters.append(WikirefFilter(models.wikiref, field="raw_content"))
+    return filters
 
 
 class FirstByOrder(beam.CombineFn):
@@ -245,6 +169,15 @@ class FirstByOrder(beam.CombineFn):
         return acc
 
 
+def document(doc: dict) -> dict:
+    """The written document: the reader's fields and what the stages added, the content as
+    `text`; `wiki_prob` is null when no classifier ran. The writer checks it against the schema."""
+    out = {k: v for k, v in doc.items() if k not in _READER_ONLY}
+    out.update(text=doc["raw_content"], source=SOURCE)
+    out.setdefault("wiki_prob", None)
+    return out
+
+
 def _keep_first(element, write_rejects: bool):
     _, (doc, copies) = element
     if copies > 1:
@@ -253,47 +186,55 @@ def _keep_first(element, write_rejects: bool):
             for _ in range(copies - 1):
                 yield beam.pvalue.TaggedOutput("rejects", _reject(doc, "duplicate_document"))
     accounting.count(SOURCE, f"{doc['language']}_{doc['bucket']}", "kept")
-    yield {
-        **{k: doc.get(k) for k in DOCUMENT_SCHEMA.names},
-        "text": doc["raw_content"],
-        "source": SOURCE,
-    }
+    yield document(doc)
 
 
-def _write_histograms(histograms: list, path: str) -> None:
+def write_histograms(counted: dict[str, dict[str, int]], path: str) -> dict:
+    """The perplexity histogram counters (`histogram/<lang>/<bin>`) as a JSON file."""
     table: dict[str, dict[str, int]] = {}
-    for (lang, low), n in sorted(histograms):
-        table.setdefault(lang, {})[f"{low:g}"] = n
-    body = json.dumps({"bin": HISTOGRAM_BIN, "languages": table}, indent=1, sort_keys=True)
-    write_atomically(path, body.encode() + b"\n")
+    for name, n in counted.get("histogram", {}).items():
+        lang, _, low = name.partition("/")
+        table.setdefault(lang, {})[low] = n
+    body = {"bin": HISTOGRAM_BIN, "languages": table}
+    write_atomically(path, json.dumps(body, indent=1, sort_keys=True).encode() + b"\n")
+    return body
 
 
 def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Model]) -> None:
-    out, n = args.output, args.num_shards
+    out, n, rejects = args.output, args.num_shards, args.write_rejects
     read = (
         pipeline
         | "WetFiles" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadWet"
-        >> beam.ParDo(
-            ReadWet(args.min_length, args.max_record_bytes, args.write_rejects)
-        ).with_outputs("dead", "rejects", main="documents")
+        >> beam.ParDo(ReadWet(args.max_record_bytes)).with_outputs("dead", main="documents")
     )
-    dedup = read.documents | "LineDedup" >> LineDedup(
+    long_enough = read.documents | "TooShort" >> ApplyFilters(
+        SOURCE, partial(_length_filters, args.min_length), group="read", write_rejects=rejects
+    )
+    dedup = long_enough.documents | "LineDedup" >> LineDedup(
         SOURCE, "dedup", previous_hashes=args.previous_hashes, dedup_shards=args.dedup_shards
+    )
+    load = partial(
+        _Models, dict(models), args.lid_threshold, list(args.languages), args.wikiref_threshold
     )
     scored = (
         dedup["documents"]
         | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
         | "Score"
-        >> beam.ParDo(Score(args, models)).with_outputs("histogram", "rejects", main="documents")
+        >> ApplyFilters(
+            SOURCE,
+            partial(_score_filters, frozenset(args.keep_buckets)),
+            load=load,
+            batched=True,
+            write_rejects=rejects,
+        )
     )
     kept = (
         scored.documents
         | "KeyByDigest" >> beam.Map(lambda d: (d["digest"] or d["id"], d))
         | "FirstOfDuplicates" >> beam.CombinePerKey(FirstByOrder())
-        | "KeepFirst"
-        >> beam.ParDo(_keep_first, args.write_rejects).with_outputs("rejects", main="documents")
+        | "KeepFirst" >> beam.ParDo(_keep_first, rejects).with_outputs("rejects", main="documents")
     )
     for lang in args.languages:
         for bucket in args.keep_buckets:
@@ -308,12 +249,6 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
                 >> WriteShards(f"{out}/documents/{name}", n, schema=DOCUMENT_SCHEMA)
             )
     dedup["hashes"] | "WriteHashes" >> WriteHashSet(f"{out}/hashes", n)
-    (
-        scored.histogram
-        | "CountBins" >> beam.CombinePerKey(sum)
-        | "AllBins" >> beam.combiners.ToList()
-        | "WriteHistograms" >> beam.Map(_write_histograms, f"{out}/perplexity_histograms.json")
-    )
     read.dead | "WriteDeadLetters" >> WriteShards(
         f"{out}/dead_letter",
         1,
@@ -321,9 +256,9 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
         sort_key=lambda r: (r["file"], r["offset"], r.get("offset_in_member") or 0, r["reason"]),
         fmt="jsonl",
     )
-    if args.write_rejects:
+    if rejects:
         (
-            (read.rejects, dedup["dropped"], scored.rejects, kept.rejects)
+            (long_enough.rejects, dedup["dropped"], scored.rejects, kept.rejects)
             | "AllRejects" >> beam.Flatten()
             | "WriteRejects"
             >> WriteShards(
@@ -349,20 +284,20 @@ def check_models(args) -> dict[str, Model]:
     missing."""
     lid = str(args.lid_model)
     models = {"lid": Model(lid, LID["sha256"] if staging.basename(lid) == LID["name"] else None)}
-    missing = [] if staging.exists(lid) else [lid]
+    missing = [] if files.exists(lid) else [lid]
     for lang in args.languages:
-        card = staging.read_json(staging.join(args.lm_dir, f"{lang}.json")) or {}
+        card = files.read_json(files.join(args.lm_dir, f"{lang}.json")) or {}
         for suffix in ("sp.model", "arpa.bin", "cutoffs.json"):
             name = f"{lang}.{suffix}"
-            url = staging.join(args.lm_dir, name)
+            url = files.join(args.lm_dir, name)
             models[name] = Model(url, card.get("files", {}).get(name, {}).get("sha256"))
-            if not staging.exists(url):
+            if not files.exists(url):
                 missing.append(f"{url} (make lm LANG={lang})")
     if args.wikiref_model:
         wikiref = str(args.wikiref_model)
-        card = staging.read_json(staging.with_suffix(wikiref, ".json")) or {}
+        card = files.read_json(staging.with_suffix(wikiref, ".json")) or {}
         models["wikiref"] = Model(wikiref, card.get("sha256"))
-        if not staging.exists(wikiref):
+        if not files.exists(wikiref):
             missing.append(f"{wikiref} (make wikiref)")
     if missing:
         raise SystemExit("missing models: " + ", ".join(missing) + "; `make models` for lid.176")
@@ -373,44 +308,30 @@ def upload_models(models: dict[str, Model], destination: str, dry_run: bool) -> 
     """Local models and their cards → `destination`, laid out as the local models directory
     (lid.176.ftz, lm/<lang>.*, wikiref.npz); remote ones stay where they are. A dry run only
     names where they would go."""
-    files: dict[str, str] = {}
+    uploads: dict[str, str] = {}
     moved: dict[str, Model] = {}
     for role, model in models.items():
-        if staging.is_remote(model.url):
+        if files.is_remote(model.url):
             moved[role] = model
             continue
         local = Path(model.url)
         folder = "" if role in ("lid", "wikiref") else "lm/"
-        files[folder + local.name] = model.url
-        moved[role] = Model(staging.join(destination, folder + local.name), model.sha256)
+        uploads[folder + local.name] = model.url
+        moved[role] = Model(files.join(destination, folder + local.name), model.sha256)
         lang = role.split(".")[0]
         card = local.with_suffix(".json") if role == "wikiref" else local.parent / f"{lang}.json"
         if role != "lid" and card.is_file():
-            files[folder + card.name] = str(card)
+            uploads[folder + card.name] = str(card)
     if dry_run:
         log.info("dry run: the models are not uploaded to %s", destination)
     else:
-        staging.publish(files, destination)
+        staging.publish(uploads, destination)
     return moved
 
 
-def check_dataflow_paths(runner: str, paths: list[str], output: str, models: dict[str, Model]):
-    """Dataflow workers see nothing of this machine's disk: fail now, not on the workers."""
-    if runner.lower().removesuffix("runner") != "dataflow":
-        return
-    everything = [*paths, output, *(m.url for m in models.values())]
-    local = [p for p in everything if not staging.is_remote(p)]
-    if local:
-        raise SystemExit(
-            f"{runner} workers cannot read local paths: {', '.join(local)}. Use gs:// URLs "
-            "(--upload_models_to gs://…/models uploads the models; make commoncrawl BUCKET=… does)"
-        )
-
-
-def _plots(out: str, models: dict[str, Model]) -> None:
-    path = staging.join(out, "perplexity_histograms.json")
-    histograms = (staging.read_json(path) or {}).get("languages", {})
-    for lang, bins in histograms.items():
+def _plots(out: str, models: dict[str, Model], histograms: dict) -> None:
+    """One PNG per language: the histogram of its perplexities and its cut-offs."""
+    for lang, bins in histograms["languages"].items():
         scored = {float(low) + HISTOGRAM_BIN / 2: n for low, n in bins.items() if float(low) >= 0}
         if scored:
             cutoffs_file = models[f"{lang}.cutoffs.json"]
@@ -418,7 +339,7 @@ def _plots(out: str, models: dict[str, Model]) -> None:
             with tempfile.TemporaryDirectory() as tmp:  # the output may be on a bucket
                 png = Path(tmp) / f"{lang}.perplexity.png"
                 plot(png, lang, list(scored), cutoffs, list(scored.values()))
-                write_atomically(staging.join(out, png.name), png.read_bytes())
+                write_atomically(files.join(out, png.name), png.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -463,75 +384,58 @@ def main(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     args.languages = args.languages.split(",")
     args.keep_buckets = args.keep_buckets.split(",")
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     paths = (
         snapshot_wet_paths(args.snapshot, args.segments, args.cc_base_url)
         if args.snapshot
         else options.expand(args.wet, "WET file")
     )
-    dry_run = bool(pipeline_options.get_all_options().get("dry_run"))
     models = check_models(args)
     if args.upload_models_to:
-        models = upload_models(models, args.upload_models_to, dry_run)
-    check_dataflow_paths(options.runner_name(pipeline_options), paths, args.output, models)
-    if not dry_run:
-        clear_unfinished(args.output, top_level=("report.json",))
+        models = upload_models(models, args.upload_models_to, launcher.is_dry_run(pipeline_options))
 
-    started = time.time()
-    pipeline = beam.Pipeline(options=pipeline_options)
-    build(pipeline, paths, args, models)
-    result = pipeline.run()
-    if dry_run:
+    def own_report(counted: dict, outputs: dict) -> dict:
+        languages = counted.pop("languages", {})
+        histograms = write_histograms(
+            {"histogram": counted.pop("histogram", {})},
+            files.join(args.output, "perplexity_histograms.json"),
+        )
+        _plots(args.output, models, histograms)
         return {
-            "dry_run": True,
-            "wet_files": len(paths),
-            "models": {role: m.url for role, m in models.items()},
-            "job": getattr(result, "job", None),  # what a Dataflow dry run would have submitted
+            "buckets": {g: v["kept"] for g, v in counted.items() if "kept" in v},
+            "languages_seen": {k.removeprefix("seen_"): v for k, v in languages.items()},
+            "wet_files": paths,
+            "models": {role: m._asdict() for role, m in models.items()},
         }
-    result.wait_until_finish()
-    wall = time.time() - started
 
-    counted = accounting.counters(result, SOURCE)
-    languages = counted.pop("languages", {})
-    order = [s for s in STAGES if s in counted] + sorted(g for g in counted if g not in STAGES)
-    groups = {g: counted[g] for g in order}
-    total = accounting.totals(groups)
-    buckets = {g: v["kept"] for g, v in groups.items() if "kept" in v}
-    outputs = {
-        name: accounting.read_manifest(f"{args.output}/{name}")
-        for name in [f"documents/{b}" for b in sorted(buckets)] + ["hashes", "dead_letter"]
-    }
-    _plots(args.output, models)
-    report = {
-        "source": SOURCE,
-        "totals": total,
-        "by_stage": groups,
-        "invariant": accounting.invariant(total),
-        "buckets": buckets,
-        "languages_seen": {k.removeprefix("seen_"): v for k, v in languages.items()},
-        "outputs": {k: v for k, v in outputs.items() if v},
-        "wet_files": paths,
-        "models": {role: m._asdict() for role, m in models.items()},
-        "parameters": {k: v for k, v in vars(args).items() if k != "wet"},
-        "runner": options.runner_name(pipeline_options),
-        "beam_args": beam_args,
-        "wall_seconds": round(wall, 3),
-        "documents_per_second": round(total.get("read", 0) / wall, 1) if wall else None,
-    }
-    seen = sorted(report["languages_seen"].items(), key=lambda kv: -kv[1])
-    accounting.print_stages(
-        f"{SOURCE}: {args.output}",
-        groups,
-        outputs,
-        [
+    def notes(report: dict) -> list[str]:
+        seen = sorted(report["languages_seen"].items(), key=lambda kv: -kv[1])
+        return [
             "languages seen: " + ", ".join(f"{k} {v:,}" for k, v in seen[:12]),
             f"{report['documents_per_second']:,} documents/s ({len(paths)} WET files, "
             f"{report['wall_seconds']} s)",
+        ]
+
+    job = launcher.Job(
+        name=SOURCE,
+        output=args.output,
+        build=lambda pipeline: build(pipeline, paths, args, models),
+        inputs=paths,
+        unit="WET files",
+        models=models,
+        outputs=lambda counted: [
+            *(f"documents/{g}" for g, v in sorted(counted.items()) if "kept" in v),
+            "hashes",
+            "dead_letter",
         ],
+        stages=STAGES,
+        report=own_report,
+        notes=notes,
+        dry_run={"wet_files": len(paths), "models": {role: m.url for role, m in models.items()}},
     )
-    return accounting.finish(args.output, report)
+    parameters = {k: v for k, v in vars(args).items() if k != "wet"}
+    return launcher.launch(job, parameters, beam_args, pipeline_options)
 
 
 if __name__ == "__main__":

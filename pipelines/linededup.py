@@ -1,8 +1,10 @@
-"""Global line dedup (SPEC §1.2) as three shuffles of NumPy batches: no worker ever holds the run's
-hash set, and no Beam element stands for a line. Arrays cross shuffles as their raw bytes.
+"""Global line dedup (docs/recipe/commoncrawl.md §2) as three shuffles of NumPy batches: no worker
+ever holds the run's hash set, and no Beam element stands for a line. Arrays cross shuffles as their
+raw bytes.
 
-1. `HashLines`, per document: `line_hashes` hashes its lines once; the uint64 array rides with the
-   document (8 bytes a line, in a private field that step 4 removes), so no line is hashed twice.
+1. `HashLines`, per document: `line_hashes` hashes its lines once; the uint64 array travels beside
+   the document to step 4 (8 bytes a line; the document itself is not touched), so no line is
+   hashed twice.
    A worker buffers (hash, document key) for each document's distinct non-empty lines, up to
    `batch_pairs` pairs or the end of the bundle, and counts hashes across the batch, as a lifted
    combiner would. A hash that two or more of the batch's documents hold is a duplicate already:
@@ -37,7 +39,6 @@ are removed for them too.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 from collections.abc import Container, Iterable, Iterator
 from typing import Any, BinaryIO, Final
@@ -48,10 +49,13 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
+from core.files import write_atomically
+from core.ids import signed_id_hash
+from core.manifest import write_manifest
 from filters.base import Decision
 from filters.dedup import dedup_lines, line_hashes
 from pipelines import accounting
-from pipelines.shards import remove_stale, shard_name, write_atomically, write_manifest
+from pipelines.shards import remove_stale, shard_name
 
 HASH_DTYPE: Final = np.dtype([("hash", "<u8"), ("duplicated", "?")])
 HASH_SUFFIX: Final = ".npy"
@@ -59,15 +63,13 @@ PAIR_DTYPE: Final = np.dtype([("hash", "<u8"), ("key", "<i8")])
 DEFAULT_DEDUP_SHARDS: Final = 64
 DEFAULT_BATCH_PAIRS: Final = 1 << 20  # 16 MiB of pairs per worker before they are sent
 _READ_ROWS: Final = 1 << 20  # hash-set rows per element when files are read (9 MiB)
-_LINE_HASHES: Final = "_line_hashes"
 # Tags of the values that share a GroupByKey: per hash shard, per document.
 _PAIRS, _REPEATED, _PREVIOUS = 0, 1, 2
 _DOCUMENT, _REMOVED = 0, 1
 
 
 def doc_key(doc_id: Any) -> int:
-    digest = hashlib.blake2b(str(doc_id).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    return signed_id_hash(str(doc_id))
 
 
 @functools.cache
@@ -99,7 +101,7 @@ def _split_pairs(pairs: np.ndarray, num_shards: int) -> Iterator[tuple[int, byte
 
 
 class _HashLines(beam.DoFn):
-    """Documents → (key, (_DOCUMENT, document with its line hashes)); tagged "by_hash":
+    """Documents → (key, (_DOCUMENT, (document, its line hashes))); tagged "by_hash":
     (hash shard, (tag, bytes)) batches; tagged "removed": (document range, pairs' bytes)."""
 
     def __init__(self, num_shards: int, batch_pairs: int):
@@ -121,7 +123,7 @@ class _HashLines(beam.DoFn):
             self._hashes.append(distinct)
             self._keys.append(key)
             self._buffered += distinct.size
-        yield key, (_DOCUMENT, {**doc, _LINE_HASHES: hashes.tobytes()})
+        yield key, (_DOCUMENT, (doc, hashes.tobytes()))
         if self._buffered >= self.batch_pairs:
             yield from self._flush()
 
@@ -235,9 +237,8 @@ class _Apply(beam.DoFn):
         for tag, value in values:
             (docs if tag == _DOCUMENT else removed).append(value)
         duplicated = set(np.frombuffer(b"".join(removed), np.uint64).tolist())
-        for carried in docs:
-            doc = dict(carried)
-            hashes = np.frombuffer(doc.pop(_LINE_HASHES), np.uint64)
+        for doc, hash_bytes in docs:
+            hashes = np.frombuffer(hash_bytes, np.uint64)
             out, decision = dedup_document(doc, duplicated, hashes)
             if decision.keep:
                 yield out

@@ -8,10 +8,8 @@ their shard contents change from run to run; this writer's do not.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,36 +18,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from core import files
+from core.files import TMP_PREFIX, write_atomically
+from core.ids import shard_file, shard_of
+from core.manifest import LEGACY_MANIFEST, MANIFEST, write_manifest
+from core.schema import check_row
+
 PARQUET_ROW_GROUP = 4096
-# Dataset readers (pyarrow, DuckDB, Spark) skip names starting with "_", so a shard directory
-# stays readable as one table with its manifest inside.
-MANIFEST = "_manifest.json"
-
-
-# Every source's documents start with these columns (DESIGN.md, "Documents").
-DOCUMENT_FIELDS = (
-    ("id", pa.string()),
-    ("text", pa.string()),
-    ("source", pa.string()),
-    ("url", pa.string()),
-    ("title", pa.string()),
-)
-
-
-def document_schema(*source_fields: tuple[str, pa.DataType]) -> pa.Schema:
-    return pa.schema([*DOCUMENT_FIELDS, *source_fields])
-
-
-def shard_of(key: str, num_shards: int) -> int:
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % num_shards
 
 
 def shard_name(directory: str, shard: int, num_shards: int, suffix: str) -> str:
-    return FileSystems.join(directory, f"part-{shard:05d}-of-{num_shards:05d}{suffix}")
+    return files.join(directory, shard_file(shard, num_shards, suffix))
 
 
 def _parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
+    for row in rows:
+        check_row(schema, row)
     table = pa.Table.from_pylist(rows, schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
@@ -67,16 +51,6 @@ FORMATS: dict[str, tuple[str, Callable[[list[dict], Any], bytes]]] = {
     "parquet": (".parquet", _parquet_bytes),
     "jsonl": (".jsonl", _jsonl_bytes),
 }
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    directory, name = path.rsplit("/", 1)
-    tmp = FileSystems.join(directory, f".tmp-{uuid.uuid4().hex}-{name}")
-    with FileSystems.create(tmp, compression_type="uncompressed") as fh:
-        fh.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
 
 
 def write_shard(directory: str, shard: int, num_shards: int, fmt: str, schema, rows: list[dict]):
@@ -125,7 +99,7 @@ def remove_stale(directory: str, num_shards: int, suffix: str) -> None:
     expected = {shard_name(directory, s, num_shards, suffix) for s in range(num_shards)}
     stale = [
         m.path
-        for pattern in (f"part-*-of-*{suffix}", f".tmp-*{suffix}")
+        for pattern in (f"part-*-of-*{suffix}", f"{TMP_PREFIX}*{suffix}")
         for m in FileSystems.match([FileSystems.join(directory, pattern)])[0].metadata_list
         if m.path not in expected
     ]
@@ -134,27 +108,23 @@ def remove_stale(directory: str, num_shards: int, suffix: str) -> None:
 
 
 def clear_unfinished(
-    output: str, top_level: Iterable[str] = (), manifests: Iterable[str] = (MANIFEST,)
+    output: str, top_level: Iterable[str] = (), manifests: Iterable[str] | None = None
 ) -> list[str]:
     """Before a run: delete what could pass an earlier, maybe killed, run's files off as this
     run's finished output: temporary files, manifests (files named as in `manifests`, at any
     depth), and the `top_level` files (a report) that mark a run complete. This run writes each
     again, last, so while it runs or after it is killed nothing under `output` claims to be
     complete. Returns what was deleted."""
-    root, top, names = output.rstrip("/"), set(top_level), set(manifests)
+    names = {MANIFEST, LEGACY_MANIFEST} if manifests is None else set(manifests)
+    root, top = output.rstrip("/"), set(top_level)
     found = []
     for m in FileSystems.match([f"{root}/**"])[0].metadata_list:  # one listing, even on GCS
         parent, _, name = m.path.rpartition("/")
-        if name.startswith(".tmp-") or name in names or (parent == root and name in top):
+        if name.startswith(TMP_PREFIX) or name in names or (parent == root and name in top):
             found.append(m.path)
     if found:
         FileSystems.delete(sorted(found))
     return sorted(found)
-
-
-def write_manifest(directory: str, manifest: dict) -> None:
-    body = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
-    write_atomically(FileSystems.join(directory, MANIFEST), body)
 
 
 class WriteShards(beam.PTransform):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -23,7 +22,8 @@ from typing import NamedTuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from tokenizer.shards import file_sha256
+from core import files
+from core.files import file_sha256
 
 CACHE_ENV = "LLAMA_CORPUS_MODEL_CACHE"  # where worker copies go; default: <tmp>/llama-corpus-models
 UPLOADED = "_sha256.json"  # at a publish destination: the SHA-256 of each file uploaded there
@@ -41,17 +41,6 @@ class Model(NamedTuple):
     sha256: str | None = None
 
 
-def is_remote(path: str) -> bool:
-    """A URL of a Beam file system (gs://, s3://, hdfs://, ...), not a local path."""
-    return FileSystems.get_scheme(str(path)) is not None
-
-
-def join(directory: str, name: str) -> str:
-    if is_remote(directory):
-        return f"{directory.rstrip('/')}/{name}"
-    return str(Path(directory) / name)
-
-
 def basename(path: str) -> str:
     return str(path).rstrip("/").rsplit("/", 1)[-1]
 
@@ -63,25 +52,13 @@ def with_suffix(path: str, suffix: str) -> str:
     return f"{head}/{stem}{suffix}" if head else f"{stem}{suffix}"
 
 
-def exists(path: str) -> bool:
-    return FileSystems.exists(path) if is_remote(path) else Path(path).is_file()
-
-
-def read_json(path: str) -> dict | None:
-    """A small JSON file (a model card) from anywhere, or None when there is none."""
-    if not exists(path):
-        return None
-    with FileSystems.open(path, compression_type=_RAW) as fh:
-        return json.loads(fh.read())
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "llama-corpus-models")
 
 
 def local_copy(url: str, sha256: str | None = None, cache: str | Path | None = None) -> str:
     """A local path holding `url`'s bytes: `url` itself when local, else a verified copy."""
-    if not is_remote(url):
+    if not files.is_remote(url):
         return url
     with _lock:
         found = _copies.get((url, sha256))
@@ -125,7 +102,7 @@ def _fetch(url: str, sha256: str | None, cache: Path) -> str:
 def upload(local: str | Path, url: str) -> None:
     """Stream a local file to `url` under a temporary name, then rename it into place."""
     directory, name = url.rsplit("/", 1)
-    tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
+    tmp = f"{directory}/{files.TMP_PREFIX}{uuid.uuid4().hex}-{name}"  # streamed: GBs
     with open(local, "rb") as src, FileSystems.create(tmp, compression_type=_RAW) as dst:
         while chunk := src.read(_CHUNK):
             dst.write(chunk)
@@ -134,22 +111,21 @@ def upload(local: str | Path, url: str) -> None:
     FileSystems.rename([tmp], [url])
 
 
-def publish(files: dict[str, str | Path], destination: str) -> dict[str, str]:
+def publish(uploads: dict[str, str | Path], destination: str) -> dict[str, str]:
     """Upload local files to `destination/<relative name>` → their URLs. A file whose SHA-256
     the destination's `_sha256.json` already lists is not sent again (a KenLM binary is GBs)."""
-    listing = join(destination, UPLOADED)
-    uploaded: dict[str, str] = read_json(listing) or {}
+    listing = files.join(destination, UPLOADED)
+    uploaded: dict[str, str] = files.read_json(listing) or {}
     urls = {}
-    for name, local in sorted(files.items()):
-        url = urls[name] = join(destination, name)
+    for name, local in sorted(uploads.items()):
+        url = urls[name] = files.join(destination, name)
         digest = file_sha256(local)
         if uploaded.get(name) == digest and FileSystems.exists(url):
             continue
         upload(local, url)
         uploaded[name] = digest
         # After every file, so that an interrupted upload resumes where it stopped.
-        with FileSystems.create(listing, compression_type=_RAW) as fh:
-            fh.write(json.dumps(uploaded, indent=1, sort_keys=True).encode() + b"\n")
+        files.write_json(listing, uploaded)
     return urls
 
 

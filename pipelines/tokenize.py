@@ -13,11 +13,11 @@ worker and documents are encoded in batches). A document goes to shard blake2b(i
 shard's documents are sorted by id and written through a temporary name, every shard of the N
 (empty ones too), so the same documents give byte-identical shards on any runner. After all
 shards of a source, files of an earlier run with another shard count are deleted and the
-source's manifest.json is written, last. Decoding a document's tokens gives its text back exactly
+source's _manifest.json is written, last. Decoding a document's tokens gives its text back exactly
 (identity normalisation, byte fallback), except that a literal "▁" (U+2581) comes back as a space:
 SentencePiece reads it as one. Outputs, under --output:
   <source>/part-SSSSS-of-NNNNN.arrow  `id: string, tokens: list<uint16>` (tokenizer/shards.py)
-  <source>/manifest.json  documents, tokens, UTF-8 bytes, per-shard counts and sha256, tokenizer
+  <source>/_manifest.json documents, tokens, UTF-8 bytes, per-shard counts and sha256, tokenizer
   dead_letter/            unreadable files and row groups, invalid rows (no id, null text)
   report.json             read / kept / dropped_<reason> per source, tokens, bytes, timings
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import apache_beam as beam
 import numpy as np
@@ -36,18 +35,20 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from core import files as core_files
+from core.files import write_atomically
+from core.manifest import LEGACY_MANIFEST, MANIFEST, NOT_SOURCES
 from mixtures.mixture import SOURCES, MixtureError, load_mixture
-from pipelines import accounting, options
+from pipelines import accounting, launcher, options, progress
 from pipelines.shards import (
     WriteShards,
-    clear_unfinished,
     remove_stale,
     shard_name,
     shard_of,
-    write_atomically,
 )
+from pipelines.staging import Model
 from tokenizer.encode import Encoder
-from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
+from tokenizer.shards import manifest, shard_bytes, shard_entry
 
 NAMESPACE = "tokenize"
 SUFFIX = ".arrow"
@@ -115,6 +116,7 @@ class ListRowGroups(beam.DoFn):
             error = f"no string column {' or '.join(wrong)} in schema {schema}"
             yield beam.pvalue.TaggedOutput("dead", _dead(source, path, "bad_schema", error))
             return
+        progress.add(total=groups)
         for group in range(groups):
             yield source, path, group
 
@@ -163,6 +165,7 @@ class ReadAndEncode(beam.DoFn):
                     yield from self._encode(source, batch)
                     batch = []
         yield from self._encode(source, batch)
+        progress.add(done=1)
 
     def _encode(self, source: str, batch: list[tuple[str, str, int]]):
         tokens = self.encoder.encode([text for _, text, _ in batch])
@@ -198,7 +201,7 @@ class WriteTokenShard(beam.DoFn):
 
 
 def finish_source(source: str, entries, output: str, num_shards: int, tokenizer: dict) -> dict:
-    """After every shard of a source: delete other runs' shards, then write manifest.json."""
+    """After every shard of a source: delete other runs' shards, then write _manifest.json."""
     directory = FileSystems.join(output, source)
     remove_stale(directory, num_shards, SUFFIX)
     body = manifest(source, tokenizer, sorted(entries, key=lambda e: e["file"]))
@@ -269,19 +272,14 @@ def choose_sources(args) -> tuple[dict[str, list[str]], list[str]]:
     return {s: p for s, p in files.items() if p}, missing
 
 
-def _read_json(path: str) -> dict | None:
-    if not FileSystems.exists(path):
-        return None
-    with _open(path) as fh:
-        return json.loads(fh.read())
-
-
 def check_other_sources(output: str, sources: list[str], sha256: str) -> None:
     """Refuse to add shards of one tokenizer next to another source's shards of a different one."""
-    pattern = FileSystems.join(output, "*", MANIFEST)
-    for match in FileSystems.match([pattern])[0].metadata_list:
+    patterns = [FileSystems.join(output, "*", name) for name in (MANIFEST, LEGACY_MANIFEST)]
+    for match in (m for found in FileSystems.match(patterns) for m in found.metadata_list):
         other = match.path.rsplit("/", 2)[-2]
-        body = _read_json(match.path) or {}
+        if other in NOT_SOURCES:
+            continue
+        body = core_files.read_json(match.path) or {}
         theirs = body.get("tokenizer", {}).get("sha256")
         if other not in sources and theirs != sha256:
             raise SystemExit(
@@ -321,18 +319,17 @@ def _outputs(output: str, manifests: dict[str, dict]) -> dict[str, dict]:
     return outputs
 
 
-def _print_tokens(manifests: dict[str, dict]) -> None:
-    from rich.console import Console
+def _tokens_table(sources: dict[str, dict]):
     from rich.table import Table
 
     table = Table(title="tokens")
     for column in ("source", "documents", "tokens", "text bytes", "bytes/token"):
         table.add_column(column, justify="left" if column == "source" else "right")
-    for source, body in manifests.items():
+    for source, body in sources.items():
         per = body["bytes"] / body["tokens"] if body.get("tokens") else 0.0
-        cells = [f"{body.get(k, 0):,}" for k in ("documents", "tokens", "bytes")]
+        cells = [f"{body.get(k) or 0:,}" for k in ("documents", "tokens", "bytes")]
         table.add_row(source, *cells, f"{per:.2f}")
-    Console().print(table)
+    return table
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -356,11 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     if args.num_shards < 1:
         parser.error("--num_shards must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
-    dry_run = bool(pipeline_options.get_all_options().get("dry_run"))
-
     encoder, tokenizer = load_tokenizer(args.tokenizer)
     files, missing = choose_sources(args)
     if missing:
@@ -372,52 +366,44 @@ def main(argv: list[str] | None = None) -> dict:
         encoder.vocab_size,
         "on" if encoder.word_cache else "off: plain batch encoding",
     )
-    if not dry_run:
+    if not launcher.is_dry_run(pipeline_options):
         check_other_sources(args.output, list(files), tokenizer["sha256"])
-        # A killed run must not look finished: the report, temp files, dead-letter manifest and
-        # the token manifests of the sources this run rewrites go first (not other sources').
-        clear_unfinished(args.output, top_level=("report.json",))
-        for source in files:
-            clear_unfinished(FileSystems.join(args.output, source), manifests=(MANIFEST,))
 
-    started = time.time()
-    pipeline = beam.Pipeline(options=pipeline_options)
-    build(pipeline, files, tokenizer, args)
-    result = pipeline.run()
-    if dry_run:
-        log.info("dry run: the job graph was built and not submitted")
-        return {"dry_run": True, "sources": sorted(files)}
-    result.wait_until_finish()
-    wall = time.time() - started
+    def own_report(counted: dict, outputs: dict) -> dict:
+        manifests = {
+            s: core_files.read_json(FileSystems.join(args.output, s, MANIFEST)) or {}
+            for s in sorted(files)
+        }
+        return {
+            "sources": {
+                s: {k: m.get(k) for k in ("documents", "tokens", "bytes", "num_shards")}
+                for s, m in manifests.items()
+            },
+            "outputs": _outputs(args.output, manifests),
+            "missing_sources": missing,
+            "tokenizer": tokenizer,
+            "tokens": sum(m.get("tokens", 0) for m in manifests.values()),
+        }
 
-    groups = accounting.counters(result, NAMESPACE)
-    total = accounting.totals(groups)
-    manifests = {
-        s: _read_json(FileSystems.join(args.output, s, MANIFEST)) or {} for s in sorted(files)
-    }
-    tokens = sum(m.get("tokens", 0) for m in manifests.values())
-    outputs = _outputs(args.output, manifests)
-    report = {
-        "totals": total,
-        "by_source": groups,
-        "invariant": accounting.invariant(total),
-        "sources": {
-            s: {k: m.get(k) for k in ("documents", "tokens", "bytes", "num_shards")}
-            for s, m in manifests.items()
-        },
-        "outputs": {k: v for k, v in outputs.items() if v},
-        "missing_sources": missing,
-        "tokenizer": tokenizer,
-        "tokens": tokens,
-        "parameters": vars(args),
-        "runner": options.runner_name(pipeline_options),
-        "beam_args": beam_args,
-        "wall_seconds": round(wall, 3),
-        "tokens_per_second": round(tokens / wall, 1) if wall else None,
-    }
-    accounting.print_summary(f"{NAMESPACE}: {args.output}", groups, outputs)
-    _print_tokens(manifests)
-    return accounting.finish(args.output, report)
+    # The token manifests of the sources this run rewrites go before it (not other sources').
+    job = launcher.Job(
+        name=NAMESPACE,
+        output=args.output,
+        build=lambda pipeline: build(pipeline, files, tokenizer, args),
+        inputs=[path for paths in files.values() for path in paths],
+        unit="row groups",
+        total_items=0,  # the row groups are counted as the files are opened
+        groups_key="by_source",
+        rate="tokens_per_second",
+        rate_of=lambda total, report: report["tokens"],
+        report=own_report,
+        notes=lambda report: [_tokens_table(report["sources"])],
+        dry_run={"sources": sorted(files)},
+        clear=[FileSystems.join(args.output, d) for d in [DEAD_LETTER, *files]],
+        named_source=False,
+        models={"tokenizer": Model(args.tokenizer, tokenizer["sha256"])},
+    )
+    return launcher.launch(job, vars(args), beam_args, pipeline_options)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The Wikipedia pipeline (SPEC §4): MediaWiki dumps of the 20 LLaMA languages → clean articles.
+"""The Wikipedia pipeline (docs/recipe/wikipedia.md): MediaWiki dumps of the 20 LLaMA languages →
+clean articles.
 
     python -m pipelines.wikipedia --dumps 'dumps/*-pages-articles-multistream.xml.bz2' \\
         --output out/wikipedia --direct_num_workers=2 --direct_running_mode=multi_processing
@@ -16,7 +17,6 @@ sits beside it, and read as one stream otherwise. Outputs, under --output:
 from __future__ import annotations
 
 import logging
-import time
 import zlib
 from dataclasses import dataclass
 
@@ -24,24 +24,25 @@ import apache_beam as beam
 import pyarrow as pa
 from lxml import etree
 
-from filters.base import Decision
+from core.deadletter import DeadLetter
+from core.ids import shard_of
+from core.schema import document_schema
+from filters.base import Filter, MinLength
 from filters.urls import normalize_url
-from filters.wikiarticle import article_decision, article_url
+from filters.wikiarticle import ArticleFilter, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
-from pipelines import accounting, options
+from pipelines import accounting, launcher, options, progress
 from pipelines.shards import (
     WriteShards,
-    clear_unfinished,
-    document_schema,
     finalize,
-    shard_of,
     write_shard,
 )
-from pipelines.wikidump import (
+from pipelines.stages import ApplyFilters
+from readers.wikidump import (
     DEFAULT_MAX_PAGE_BYTES,
-    DeadLetter,
     RawPage,
     SiteInfo,
+    dead_letter,
     read_pages,
     read_siteinfo,
     work_ranges,
@@ -50,12 +51,10 @@ from pipelines.wikidump import (
 SOURCE = "wikipedia"
 log = logging.getLogger(SOURCE)
 
-DOCUMENT_SCHEMA = document_schema(
-    ("language", pa.string()),
-    ("timestamp", pa.timestamp("s", tz="UTC")),
-    ("page_id", pa.int64()),
-    ("revision_id", pa.int64()),
-)
+DOCUMENT_SCHEMA = document_schema(SOURCE)
+# What an article carries to the writer besides its document: the opening paragraphs and cited
+# URLs go to their own outputs, the file only breaks ties between copies of a page.
+_NOT_IN_DOCUMENT = ("opening", "references", "file")
 OPENING_SCHEMA = pa.schema([("id", pa.string()), ("language", pa.string()), ("text", pa.string())])
 REFERENCE_SCHEMA = pa.schema(
     [
@@ -95,7 +94,7 @@ def plan(
             site: SiteInfo = read_siteinfo(path)
         except (ValueError, EOFError, OSError, zlib.error, etree.XMLSyntaxError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-            record = DeadLetter(path, 0, 0, "unreadable_header", error, False).to_record()
+            record = dead_letter(path, 0, 0, "unreadable_header", error, False).to_record()
             dead.append({**record, "language": None})
             continue
         if site.language not in languages:
@@ -116,12 +115,51 @@ def _count_input_error(record: dict) -> dict:
     return record
 
 
-class ReadAndClean(beam.DoFn):
-    """Work item → (id, cleaned article) pairs; dead letters and rejected pages tagged."""
+def _language(page: dict) -> str:
+    return page["language"]
 
-    def __init__(self, max_page_bytes: int, write_rejects: bool):
+
+def _article_filters() -> list[Filter]:
+    return [ArticleFilter()]
+
+
+def _text_filters() -> list[Filter]:
+    return [MinLength(1, field="text", reason="empty")]
+
+
+class ReadPages(beam.DoFn):
+    """Work item → its pages (dicts: id, title, language, ns, redirect, the raw page and where it
+    came from); dead letters tagged."""
+
+    def __init__(self, max_page_bytes: int):
         self.max_page_bytes = max_page_bytes
-        self.write_rejects = write_rejects
+
+    def process(self, item: WorkItem):
+        lang = item.language
+        for page in read_pages(item.path, item.start, item.end, self.max_page_bytes):
+            if isinstance(page, DeadLetter):
+                if page.document:
+                    accounting.count(SOURCE, lang, "read")
+                    accounting.count(SOURCE, lang, f"dropped_{page.reason}")
+                else:
+                    accounting.count(SOURCE, lang, "input_errors")
+                yield beam.pvalue.TaggedOutput("dead", {**page.to_record(), "language": lang})
+                continue
+            accounting.count(SOURCE, lang, "read")
+            yield {
+                "id": f"{SOURCE}/{lang}/{page.page_id}",
+                "title": page.title,
+                "language": lang,
+                "ns": page.ns,
+                "redirect": page.redirect,
+                "page": page,
+                "item": item,
+            }
+        progress.add(done=1)
+
+
+class Clean(beam.DoFn):
+    """An article's page → the article, its wikitext cleaned; a cleaner error is a dead letter."""
 
     def setup(self):
         self._cleaners: dict[tuple, WikitextCleaner] = {}
@@ -132,53 +170,29 @@ class ReadAndClean(beam.DoFn):
             self._cleaners[key] = WikitextCleaner(*key)
         return self._cleaners[key]
 
-    def process(self, item: WorkItem):
+    def process(self, found: dict):
+        page: RawPage = found["page"]
+        item: WorkItem = found["item"]
         lang = item.language
-        cleaner = self._cleaner(item)
-        for page in read_pages(item.path, item.start, item.end, self.max_page_bytes):
-            if isinstance(page, DeadLetter):
-                if page.is_page:
-                    accounting.count(SOURCE, lang, "read")
-                    accounting.count(SOURCE, lang, f"dropped_{page.reason}")
-                else:
-                    accounting.count(SOURCE, lang, "input_errors")
-                yield beam.pvalue.TaggedOutput("dead", {**page.to_record(), "language": lang})
-                continue
-            accounting.count(SOURCE, lang, "read")
-            yield from self._article(page, item, cleaner)
-
-    def _article(self, page: RawPage, item: WorkItem, cleaner: WikitextCleaner):
-        lang = item.language
-        doc_id = f"{SOURCE}/{lang}/{page.page_id}"
-        decision = article_decision(page.ns, page.redirect)
-        if decision.keep:
-            try:
-                cleaned = cleaner.clean(page.text)
-            except Exception as exc:  # a cleaner bug must cost one page, not the run
-                decision = Decision.drop("clean_error")
-                error = f"{type(exc).__name__}: {exc}"
-                record = DeadLetter(
-                    page.file,
-                    page.stream_offset,
-                    page.offset,
-                    "clean_error",
-                    error,
-                    True,
-                    page.title,
-                    page.page_id,
-                )
-                yield beam.pvalue.TaggedOutput("dead", {**record.to_record(), "language": lang})
-            else:
-                if not cleaned.text:
-                    decision = Decision.drop("empty")
-        if not decision.keep:
-            accounting.count(SOURCE, lang, f"dropped_{decision.reason}")
-            if self.write_rejects:
-                reject = {"id": doc_id, "title": page.title, "reason": decision.reason}
-                yield beam.pvalue.TaggedOutput("rejects", reject)
+        try:
+            cleaned = self._cleaner(item).clean(page.text)
+        except Exception as exc:  # a cleaner bug must cost one page, not the run
+            accounting.count(SOURCE, lang, "dropped_clean_error")
+            error = f"{type(exc).__name__}: {exc}"
+            record = dead_letter(
+                page.file,
+                page.stream_offset,
+                page.offset,
+                "clean_error",
+                error,
+                True,
+                page.title,
+                page.page_id,
+            )
+            yield beam.pvalue.TaggedOutput("dead", {**record.to_record(), "language": lang})
             return
-        article = {
-            "id": doc_id,
+        yield {
+            "id": found["id"],
             "text": cleaned.text,
             "source": SOURCE,
             "url": article_url(item.base, lang, page.title),
@@ -191,7 +205,35 @@ class ReadAndClean(beam.DoFn):
             "references": cleaned.references,
             "file": page.file,
         }
-        yield doc_id, article
+
+
+class ReadArticles(beam.PTransform):
+    """Work items → "articles" (cleaned, one dict each), "dead" letters and "rejects": pages
+    read, filtered to articles (namespace, redirect), cleaned, and kept when text remains."""
+
+    def __init__(self, max_page_bytes: int, write_rejects: bool):
+        super().__init__()
+        self.max_page_bytes, self.write_rejects = max_page_bytes, write_rejects
+
+    def expand(self, items):
+        by_page = {
+            "group": _language,
+            "write_rejects": self.write_rejects,
+            "reject_fields": ("id", "title"),
+        }
+        read = items | "ReadPages" >> beam.ParDo(ReadPages(self.max_page_bytes)).with_outputs(
+            "dead", main="pages"
+        )
+        articles = read.pages | "Articles" >> ApplyFilters(SOURCE, _article_filters, **by_page)
+        cleaned = articles.documents | "Clean" >> beam.ParDo(Clean()).with_outputs(
+            "dead", main="articles"
+        )
+        texts = cleaned.articles | "NotEmpty" >> ApplyFilters(SOURCE, _text_filters, **by_page)
+        return {
+            "articles": texts.documents,
+            "dead": (read.dead, cleaned.dead) | "Dead" >> beam.Flatten(),
+            "rejects": (articles.rejects, texts.rejects) | "Rejects" >> beam.Flatten(),
+        }
 
 
 def _preference(article: dict) -> tuple:
@@ -236,7 +278,7 @@ class WriteArticles(beam.DoFn):
                     reject = {"id": doc_id, "title": article["title"], "reason": "duplicate"}
                     for _ in range(copies - 1):
                         yield beam.pvalue.TaggedOutput("rejects", reject)
-            documents.append({k: article[k] for k in DOCUMENT_SCHEMA.names})
+            documents.append({k: v for k, v in article.items() if k not in _NOT_IN_DOCUMENT})
             if article["opening"]:
                 openings.append({"id": doc_id, "language": lang, "text": article["opening"]})
             for raw in article["references"]:
@@ -270,14 +312,11 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
         pipeline
         | "WorkItems" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()
-        | "ReadAndClean"
-        >> beam.ParDo(ReadAndClean(args.max_page_bytes, args.write_rejects)).with_outputs(
-            "dead", "rejects", main="articles"
-        )
+        | "ReadArticles" >> ReadArticles(args.max_page_bytes, args.write_rejects)
     )
     written = (
-        read.articles
-        | "KeyByShard" >> beam.Map(lambda kv: (shard_of(kv[0], n), kv[1]))
+        read["articles"]
+        | "KeyByShard" >> beam.Map(lambda article: (shard_of(article["id"], n), article))
         | "GroupByShard" >> beam.GroupByKey()
         | "WriteArticles"
         >> beam.ParDo(WriteArticles(out, n, args.write_rejects)).with_outputs(
@@ -295,7 +334,7 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
     )
     unreadable = pipeline | "UnreadableDumps" >> beam.Create(dead) | beam.Map(_count_input_error)
     (
-        (read.dead, unreadable)
+        (read["dead"], unreadable)
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters"
         >> WriteShards(
@@ -308,7 +347,7 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
     )
     if args.write_rejects:
         (
-            (read.rejects, written.rejects)
+            (read["rejects"], written.rejects)
             | "AllRejects" >> beam.Flatten()
             | "WriteRejects"
             >> WriteShards(
@@ -351,47 +390,25 @@ def main(argv: list[str] | None = None) -> dict:
         "--write_rejects", action="store_true", help="write dropped pages to rejected/"
     )
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    pipeline_options = options.beam_options(beam_args)
-
+    launcher.setup_logging()
     dumps = [p for p in options.expand(args.dumps, "dump") if not p.endswith("-index.txt.bz2")]
     items, dead = plan(dumps, args.languages.split(","), args.streams_per_item)
     log.info("%d dumps, %d work items, %d unreadable", len(dumps), len(items), len(dead))
-
-    if not pipeline_options.get_all_options().get("dry_run"):
-        # A killed earlier run's manifests and report must not pass for this run's.
-        clear_unfinished(args.output, top_level=("report.json",))
-
-    started = time.time()
-    pipeline = beam.Pipeline(options=pipeline_options)
-    build(pipeline, items, dead, args)
-    result = pipeline.run()
-    if pipeline_options.get_all_options().get("dry_run"):
-        log.info("dry run: the job graph was built and not submitted")
-        return {"dry_run": True, "work_items": len(items)}
-    result.wait_until_finish()
-    wall = time.time() - started
-
-    groups = accounting.counters(result, SOURCE)
-    total = accounting.totals(groups)
-    outputs = {name: accounting.read_manifest(f"{args.output}/{name}") for name in OUTPUTS}
-    report = {
-        "source": SOURCE,
-        "totals": total,
-        "by_language": groups,
-        "invariant": accounting.invariant(total),
-        "outputs": {k: v for k, v in outputs.items() if v},
-        "dumps": dumps,
-        "work_items": len(items),
-        "parameters": {k: v for k, v in vars(args).items() if k != "dumps"},
-        "runner": options.runner_name(pipeline_options),
-        "beam_args": beam_args,
-        "wall_seconds": round(wall, 3),
-        "pages_per_second": round(total.get("read", 0) / wall, 1) if wall else None,
-    }
-    accounting.print_summary(f"{SOURCE}: {args.output}", groups, outputs)
-    return accounting.finish(args.output, report)
+    job = launcher.Job(
+        name=SOURCE,
+        output=args.output,
+        build=lambda pipeline: build(pipeline, items, dead, args),
+        inputs=dumps,
+        unit="work items",
+        total_items=len(items),
+        outputs=OUTPUTS,
+        groups_key="by_language",
+        rate="pages_per_second",
+        report=lambda counted, outputs: {"dumps": dumps, "work_items": len(items)},
+        dry_run={"work_items": len(items)},
+    )
+    parameters = {k: v for k, v in vars(args).items() if k != "dumps"}
+    return launcher.launch(job, parameters, beam_args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""WARC/WET records: a streaming reader that survives bad input, a deterministic writer, and a
-patient HTTP reader for `https://data.commoncrawl.org/...` (SPEC §1.1).
+"""WARC/WET records: a streaming reader that survives bad input (docs/recipe/commoncrawl.md §1).
+HTTP(S) inputs are read through readers.http; WET records become documents in readers.wet.
 
 Reading has two layers. The gzip layer decompresses one member at a time. Common Crawl (like every
 WARC writer) puts each record in its own member, and such a member's output is kept back until its
@@ -24,26 +24,21 @@ max_record_bytes plus CHUNK, whatever the file's size or compression ratio.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import http.client
-import random
 import re
 import time
-import urllib.error
-import urllib.request
-import uuid
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from email.utils import parsedate_to_datetime
-from typing import BinaryIO, NamedTuple
-from urllib.parse import urlparse
+from typing import NamedTuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-CHUNK = 1 << 20  # compressed bytes read, and decompressed bytes produced, per step
+from core.deadletter import DeadLetter
+from core.files import CHUNK
+from readers.http import DEFAULT_RETRY, Retry, http_blocks
+
 # Common Crawl truncates every fetched payload at 1 MiB, so its WARC records are at most ~1 MiB
 # plus headers and its WET records (text extracted from such payloads) are smaller: 8 MiB refuses
 # no real CC record while a broken or hostile file costs at most a few times 8 MiB of memory.
@@ -117,34 +112,29 @@ class WarcRecord:
         return self.headers.get("WARC-Target-URI")
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Input that could not be turned into a record, with where to find it and why.
+def dead_letter(
+    file: str,
+    offset: int,
+    offset_in_member: int,
+    reason: str,
+    error: str,
+    record_id: str | None = None,
+    url: str | None = None,
+    warc_type: str | None = None,
+) -> DeadLetter:
+    """A record that could not be read. `offset` is as WarcRecord.offset (of the broken record,
+    member or region). A `conversion` record whose headers were seen counts as a document read.
 
     Reasons: not_warc, corrupt_gzip, truncated, bad_header, bad_content_length, bad_digest,
     too_large, invalid_utf8.
     """
-
-    file: str
-    offset: int  # as WarcRecord.offset: of the broken record, member or region
-    offset_in_member: int
-    reason: str
-    error: str
-    record_id: str | None = None
-    url: str | None = None
-    warc_type: str | None = None  # known when a record's headers were seen: it counts as read
-
-    def to_record(self) -> dict:
-        return {
-            "file": self.file,
-            "offset": self.offset,
-            "offset_in_member": self.offset_in_member,
-            "reason": self.reason,
-            "error": self.error,
-            "record_id": self.record_id,
-            "url": self.url,
-            "warc_type": self.warc_type,
-        }
+    details = {
+        "offset_in_member": offset_in_member,
+        "record_id": record_id,
+        "url": url,
+        "warc_type": warc_type,
+    }
+    return DeadLetter(file, offset, reason, error, warc_type == "conversion", details)
 
 
 def parse_headers(block: bytes) -> tuple[str, WarcHeaders]:
@@ -433,7 +423,7 @@ class _Framer:
             yield self._not_warc(f"{event.error}; its output starts with {event.head[:16]!r}")
             return
         yield from self._drain(eof=True)  # what came before the broken member
-        yield DeadLetter(self.file, event.offset, 0, event.reason, event.error, *_peek(event.head))
+        yield dead_letter(self.file, event.offset, 0, event.reason, event.error, *_peek(event.head))
         self._consume(len(self.buf))
         self.members.clear()
         self.mode = _RECORD  # the next member is known to start with `WARC/`
@@ -462,10 +452,10 @@ class _Framer:
             ids = _peek(_slice(self.buf, 0, _PEEK))
         else:
             ids = tuple(headers.get(k) for k in ("WARC-Record-ID", "WARC-Target-URI", "WARC-Type"))
-        return DeadLetter(self.file, *self._where(), reason, error, *ids)
+        return dead_letter(self.file, *self._where(), reason, error, *ids)
 
     def _not_warc(self, error: str) -> DeadLetter:
-        return DeadLetter(self.file, 0, 0, "not_warc", error)
+        return dead_letter(self.file, 0, 0, "not_warc", error)
 
     def _ends_at(self, end: int, eof: bool) -> bool:
         """Whether a block ending at buf[end] is followed by "\\r\\n\\r\\n" and a record or EOF."""
@@ -608,23 +598,6 @@ def _file_blocks(path: str) -> Iterator[bytes]:
             yield block
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """How patiently an HTTP read is retried: CCNet gave up after 3 tries and lost whole shards.
-
-    A try that delivers new bytes resets the count, so a long download survives any number of
-    interruptions that each make progress.
-    """
-
-    tries: int = 10  # tries in a row without progress before giving up
-    base: float = 1.0  # the first backoff, seconds; doubled after each failure up to cap
-    cap: float = 60.0  # the longest sleep, Retry-After included
-    timeout: float = 60.0  # seconds a connect or a read may stall
-
-
-DEFAULT_RETRY = Retry()
-
-
 def iter_records(
     path: str,
     *,
@@ -652,248 +625,3 @@ def iter_records(
         if framer.stopped:
             return
     yield from framer.finish()
-
-
-# ---- HTTP --------------------------------------------------------------------------------------
-
-_RETRY_STATUS = frozenset({408, 429, *range(500, 600)})
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-
-
-class FetchError(OSError):
-    """An HTTP read that cannot succeed (4xx) or ran out of tries; the message names the URL."""
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
-def _body_range(response: http.client.HTTPResponse, delivered: int) -> tuple[int, int | None]:
-    """(bytes of this body to drop, the file's size if known) for a resumed or restarted read."""
-    if response.status == 206:
-        m = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-        if m is None or int(m.group(1)) != delivered:
-            got = response.headers.get("Content-Range")
-            raise ConnectionError(f"asked for bytes {delivered}- but got Content-Range {got!r}")
-        return 0, None if m.group(3) == "*" else int(m.group(3))
-    length = response.headers.get("Content-Length")
-    return delivered, int(length) if length and length.isdigit() else None
-
-
-def http_blocks(
-    url: str,
-    *,
-    retry: Retry = DEFAULT_RETRY,
-    sleep: Callable[[float], None] = time.sleep,
-    rng: random.Random | None = None,
-    chunk: int = CHUNK,
-) -> Iterator[bytes]:
-    """The body of `url`, streamed in blocks, retried until it has been delivered exactly once.
-
-    Retries 408, 429, 5xx, connection errors, timeouts and bodies shorter than announced, sleeping
-    a full-jitter exponential backoff (at least Retry-After, both capped at retry.cap). A resumed
-    read asks for `Range: bytes=N-`; a server that answers 200 instead is read from the start and
-    its first N bytes are dropped.
-    """
-    rng = rng or random.Random()
-    delivered, size, failures = 0, None, 0
-    while True:
-        headers = {"Accept-Encoding": "identity", "User-Agent": "llama-corpus-warc/0.1"}
-        if delivered:
-            headers["Range"] = f"bytes={delivered}-"
-        wait: float | None = None
-        try:
-            request = urllib.request.Request(url, headers=headers)
-            with urllib.request.urlopen(request, timeout=retry.timeout) as response:
-                skip, total = _body_range(response, delivered)
-                if size is not None and total is not None and total != size:
-                    raise FetchError(f"{url}: its size changed from {size} to {total} bytes")
-                size = total if total is not None else size
-                while block := response.read(chunk):
-                    if skip:
-                        dropped = min(skip, len(block))
-                        block, skip = block[dropped:], skip - dropped
-                    if block:
-                        delivered += len(block)
-                        failures = 0
-                        yield block
-                if skip or (size is not None and delivered < size):
-                    raise ConnectionError(f"the body ended after {delivered} of {size} bytes")
-                return
-        except FetchError:
-            raise
-        except urllib.error.HTTPError as exc:
-            if exc.code not in _RETRY_STATUS:
-                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-            error, wait = f"HTTP {exc.code} {exc.reason}", _retry_after(exc.headers["Retry-After"])
-        except (OSError, http.client.HTTPException) as exc:  # resets, timeouts, short bodies
-            error = f"{type(exc).__name__}: {exc}"
-        failures += 1
-        if failures >= retry.tries:
-            raise FetchError(f"{url}: gave up after {failures} tries in a row; last: {error}")
-        backoff = rng.uniform(0, min(retry.cap, retry.base * 2 ** (failures - 1)))
-        sleep(min(max(backoff, wait or 0.0), retry.cap))
-
-
-# ---- WET documents -----------------------------------------------------------------------------
-
-
-def segment_name(path: str) -> str:
-    """The path from `crawl-data/` on (CCNet's cc_segment, a line of wet.paths.gz), else the name.
-
-    `.../crawl-data/CC-MAIN-2019-18/segments/1555578517558.8/wet/CC-MAIN-…-00000.warc.wet.gz` →
-    `crawl-data/CC-MAIN-2019-18/segments/1555578517558.8/wet/CC-MAIN-…-00000.warc.wet.gz`.
-    """
-    at = path.find("crawl-data/")
-    return path[at:] if at >= 0 else path.rsplit("/", 1)[-1]
-
-
-def document_id(segment: str, warc_record_id: str) -> str:
-    """`cc/<segment>/<uuid>`: stable across runs, and unique since record ids are UUIDs."""
-    return f"cc/{segment}/{warc_record_id.strip('<>').removeprefix('urn:uuid:')}"
-
-
-def wet_document(record: WarcRecord, segment: str) -> dict | None:
-    """SPEC §1.1's fields of a `conversion` record (None for other types).
-
-    The text is split into lines at "\\n", "\\r\\n" and a lone "\\r" (what CCNet's text-mode read
-    does) and each line is stripped. Trailing empty lines are dropped; Common Crawl ends each
-    text with one "\\n", and CCNet then drops the two blank lines of the record separator, so the
-    result is CCNet's for every such record (CCNet would keep extra trailing blank lines of a
-    body; we drop them). Empty lines inside the text are kept: line dedup removes them later.
-    The first line is the title, the others joined by "\\n" are raw_content and nlines counts
-    them. No minimum length is applied here: the pipeline counts short pages as a drop reason.
-    """
-    if record.type != "conversion":
-        return None
-    text = record.body.decode("utf-8")
-    lines = [line.strip() for line in re.split(r"\r\n|\r|\n", text)]
-    while lines and not lines[-1]:
-        lines.pop()
-    url = record.url or ""
-    languages = record.headers.get("WARC-Identified-Content-Language")
-    return {
-        "url": url,
-        "date_download": record.headers.get("WARC-Date"),
-        "digest": record.headers.get("WARC-Block-Digest"),
-        "length": int(record.headers["Content-Length"]),
-        "nlines": max(len(lines) - 1, 0),
-        "source_domain": urlparse(url).netloc,
-        "title": lines[0] if lines else "",
-        "raw_content": "\n".join(lines[1:]),
-        "cc_segment": segment,
-        "warc_record_id": record.record_id,
-        "identified_languages": languages.split(",") if languages else None,
-    }
-
-
-# ---- writing -----------------------------------------------------------------------------------
-
-
-def block_digest(block: bytes) -> str:
-    """`sha1:` + base32 of the block's SHA-1, as Common Crawl writes WARC-Block-Digest."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(block).digest()).decode("ascii")
-
-
-def record_id(warc_type: str, uri: str, date: str) -> str:
-    """A deterministic WARC-Record-ID, so that the same input gives byte-identical files."""
-    name = "\n".join((warc_type, uri, date))
-    return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}>"
-
-
-class WarcWriter:
-    """Writes WARC/1.0 records, one gzip member each (Common Crawl's layout), deterministically."""
-
-    def __init__(self, target: str | BinaryIO, *, compresslevel: int = 6) -> None:
-        self._owned = isinstance(target, str)
-        self._out: BinaryIO = (
-            FileSystems.create(target, compression_type=CompressionTypes.UNCOMPRESSED)
-            if isinstance(target, str)
-            else target
-        )
-        self._level = compresslevel
-
-    def __enter__(self) -> WarcWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._owned:
-            self._out.close()
-
-    def write(
-        self,
-        warc_type: str,
-        block: bytes,
-        *,
-        date: str,
-        content_type: str,
-        uri: str | None = None,
-        refers_to: str | None = None,
-        language: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> str:
-        """Write one record; returns its WARC-Record-ID."""
-        extra = extra or {}
-        rid = record_id(warc_type, uri if uri is not None else extra.get("WARC-Filename", ""), date)
-        fields = [("WARC-Type", warc_type)]
-        if uri is not None:
-            fields.append(("WARC-Target-URI", uri))
-        fields += [("WARC-Date", date), ("WARC-Record-ID", rid)]
-        if refers_to is not None:
-            fields.append(("WARC-Refers-To", refers_to))
-        fields += list(extra.items())
-        fields.append(("WARC-Block-Digest", block_digest(block)))
-        if language is not None:
-            fields.append(("WARC-Identified-Content-Language", language))
-        fields += [("Content-Type", content_type), ("Content-Length", str(len(block)))]
-        for name, value in fields:
-            if any(c in name + value for c in "\r\n"):
-                raise ValueError(f"line break in WARC header {name}: {value!r}")
-        head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n"
-        member = head.encode("utf-8") + block + _TRAILER
-        self._out.write(gzip.compress(member, compresslevel=self._level, mtime=0))
-        return rid
-
-    def warcinfo(self, fields: Mapping[str, str], *, date: str, filename: str | None = None) -> str:
-        block = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
-        extra = {"WARC-Filename": filename} if filename is not None else None
-        return self.write(
-            "warcinfo", block, date=date, content_type="application/warc-fields", extra=extra
-        )
-
-    def response(self, uri: str, http: bytes, *, date: str, language: str | None = None) -> str:
-        """An HTTP response (status line, headers, payload: the bytes as fetched)."""
-        content_type = "application/http; msgtype=response"
-        return self.write(
-            "response", http, date=date, content_type=content_type, uri=uri, language=language
-        )
-
-    def conversion(
-        self,
-        uri: str,
-        text: str,
-        *,
-        date: str,
-        refers_to: str | None = None,
-        language: str | None = None,
-    ) -> str:
-        """Extracted text, as in a WET file (Common Crawl ends each text with "\\n")."""
-        return self.write(
-            "conversion",
-            text.encode("utf-8"),
-            date=date,
-            content_type="text/plain",
-            uri=uri,
-            refers_to=refers_to,
-            language=language,
-        )

@@ -10,7 +10,6 @@ allowed, whatever the dump's size or compression ratio.
 from __future__ import annotations
 
 import bz2
-import html
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -20,12 +19,14 @@ from datetime import UTC, datetime
 from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
-CHUNK = 1 << 20  # compressed bytes read, and decompressed bytes produced, per step
+from core.deadletter import DeadLetter
+from core.files import CHUNK
+
 HEADER_LIMIT = 4 << 20  # a <siteinfo> header is a few KB; refuse to look further
 DEFAULT_MAX_PAGE_BYTES = 8 << 20  # the largest real articles are ~2-4 MB of XML
 
-_PAGE_OPEN = b"<page>"
-_PAGE_CLOSE = b"</page>"
+PAGE_OPEN = b"<page>"
+PAGE_CLOSE = b"</page>"
 _DB_LANGUAGE = re.compile(r"^([a-z_-]+?)wiki$")
 _ROOT = re.compile(rb"<mediawiki\b[^>]*>")
 _XML_LANG = re.compile(rb'xml:lang="([a-z-]+)"')
@@ -61,29 +62,20 @@ class RawPage:
     offset: int  # decompressed byte offset of `<page>` inside that stream
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An input that could not be turned into a page, with where to find it and why."""
-
-    file: str
-    stream_offset: int
-    offset: int
-    reason: str
-    error: str
-    is_page: bool  # a `<page>` was seen, so it counts as a page read and dropped
-    title: str | None = None
-    page_id: int | None = None
-
-    def to_record(self) -> dict:
-        return {
-            "file": self.file,
-            "stream_offset": self.stream_offset,
-            "offset": self.offset,
-            "reason": self.reason,
-            "error": self.error,
-            "title": self.title,
-            "page_id": self.page_id,
-        }
+def dead_letter(
+    file: str,
+    stream_offset: int,
+    offset: int,
+    reason: str,
+    error: str,
+    is_page: bool,
+    title: str | None = None,
+    page_id: int | None = None,
+) -> DeadLetter:
+    """Input that could not become a page: `offset` is the decompressed offset inside the bz2
+    stream at `stream_offset`; `is_page`: a `<page>` was seen, so it counts as a page read."""
+    details = {"stream_offset": stream_offset, "title": title, "page_id": page_id}
+    return DeadLetter(file, offset, reason, error, is_page, details)
 
 
 # ---- byte sources ------------------------------------------------------------------------------
@@ -167,7 +159,7 @@ def read_siteinfo(path: str) -> SiteInfo:
     head = bytearray()
     for chunk in decompressed(path):
         head += chunk
-        if b"</siteinfo>" in head or _PAGE_OPEN in head or len(head) > HEADER_LIMIT:
+        if b"</siteinfo>" in head or PAGE_OPEN in head or len(head) > HEADER_LIMIT:
             break
     root_tag = _ROOT.search(head)
     if root_tag is None:
@@ -238,17 +230,17 @@ def _parse_page(data: bytes, file: str, stream_offset: int, offset: int) -> RawP
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as uexc:
-            return DeadLetter(
+            return dead_letter(
                 file, stream_offset, offset, "invalid_utf8", str(uexc), True, *_peek(data)
             )
-        return DeadLetter(file, stream_offset, offset, "xml_error", str(exc), True, *_peek(data))
+        return dead_letter(file, stream_offset, offset, "xml_error", str(exc), True, *_peek(data))
     revision = page.find("revision")
     text = revision.findtext("text") if revision is not None else None
     stamp = revision.findtext("timestamp") if revision is not None else None
     page_id = _int(page.findtext("id"))
     title = page.findtext("title")
     if page_id is None or title is None or text is None:
-        return DeadLetter(
+        return dead_letter(
             file,
             stream_offset,
             offset,
@@ -276,13 +268,13 @@ def _parse_page(data: bytes, file: str, stream_offset: int, offset: int) -> RawP
     )
 
 
-_TITLE = re.compile(rb"<title>([^<]{0,512})</title>")
-_ID = re.compile(rb"<id>(\d{1,20})</id>")
+TITLE_TAG = re.compile(rb"<title>([^<]{0,512})</title>")
+ID_TAG = re.compile(rb"<id>(\d{1,20})</id>")
 
 
 def _peek(data: bytes) -> tuple[str | None, int | None]:
     """Best-effort title and id of a page that failed to parse, for the dead-letter record."""
-    title, page_id = _TITLE.search(data[:4096]), _ID.search(data[:4096])
+    title, page_id = TITLE_TAG.search(data[:4096]), ID_TAG.search(data[:4096])
     return (
         title.group(1).decode("utf-8", "replace") if title else None,
         int(page_id.group(1)) if page_id else None,
@@ -311,22 +303,22 @@ def read_pages(
             buf += chunk
             while True:
                 if opened is None:
-                    i = buf.find(_PAGE_OPEN, pos)
+                    i = buf.find(PAGE_OPEN, pos)
                     if i < 0:
-                        pos = max(pos, len(buf) - len(_PAGE_OPEN) + 1)
+                        pos = max(pos, len(buf) - len(PAGE_OPEN) + 1)
                         break
-                    opened, page_start, pos, oversize = base + i, i, i + len(_PAGE_OPEN), None
-                j = buf.find(_PAGE_CLOSE, pos)
+                    opened, page_start, pos, oversize = base + i, i, i + len(PAGE_OPEN), None
+                j = buf.find(PAGE_CLOSE, pos)
                 if j < 0:
-                    pos = max(pos, len(buf) - len(_PAGE_CLOSE) + 1)
+                    pos = max(pos, len(buf) - len(PAGE_CLOSE) + 1)
                     if oversize is None and len(buf) - page_start > max_page_bytes:
                         oversize = bytes(buf[page_start : page_start + 4096])
                     if oversize is not None:
                         page_start = pos  # discard what was read of it
                     break
-                stop = j + len(_PAGE_CLOSE)
+                stop = j + len(PAGE_CLOSE)
                 if oversize is not None:
-                    yield DeadLetter(
+                    yield dead_letter(
                         path,
                         start,
                         opened,
@@ -343,52 +335,9 @@ def read_pages(
             base, pos, page_start = base + keep_from, pos - keep_from, page_start - keep_from
     except (EOFError, OSError, zlib.error) as exc:
         where = opened if opened is not None else base + pos
-        yield DeadLetter(
+        yield dead_letter(
             path, start, where, "corrupt_input", f"{type(exc).__name__}: {exc}", opened is not None
         )
         return
     if opened is not None:
-        yield DeadLetter(path, start, opened, "truncated", "the dump ends inside a page", True)
-
-
-# ---- writing multistream dumps (the sample, tests and benchmarks) ------------------------------
-
-
-def split_dump(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
-    """Header (up to the first page's line), page chunks (whole lines) and footer of a dump."""
-    first = xml.find(_PAGE_OPEN)
-    if first < 0:
-        return xml, [], b""
-    first = xml.rfind(b"\n", 0, first) + 1
-    header, pages, pos = xml[:first], [], first
-    while True:
-        i = xml.find(_PAGE_OPEN, pos)
-        if i < 0:
-            break
-        j = xml.find(_PAGE_CLOSE, i)
-        stop = xml.find(b"\n", j)
-        stop = len(xml) if stop < 0 else stop + 1
-        pages.append(xml[pos:stop])
-        pos = stop
-    return header, pages, xml[pos:]
-
-
-def write_multistream(xml: bytes, dump_path: str, index_path_: str, pages_per_stream: int = 100):
-    """Write `xml` as a multistream bz2 dump plus its index, the layout Wikimedia publishes."""
-    header, pages, footer = split_dump(xml)
-    offset, index_lines = 0, []
-    with open(dump_path, "wb") as out:
-        block = bz2.compress(header, 9)
-        out.write(block)
-        offset += len(block)
-        for k in range(0, len(pages), pages_per_stream):
-            group = pages[k : k + pages_per_stream]
-            for page in group:
-                title = html.unescape(_TITLE.search(page).group(1).decode()).encode()
-                index_lines.append(b"%d:%s:%s" % (offset, _ID.search(page).group(1), title))
-            block = bz2.compress(b"".join(group), 9)
-            out.write(block)
-            offset += len(block)
-        out.write(bz2.compress(footer, 9))
-    with open(index_path_, "wb") as out:
-        out.write(bz2.compress(b"\n".join(index_lines) + b"\n", 9))
+        yield dead_letter(path, start, opened, "truncated", "the dump ends inside a page", True)

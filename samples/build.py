@@ -10,7 +10,7 @@ wheel, as single-stream dumps and as multistream copies (bz2 streams of 100 page
 `-multistream-index.txt.bz2` index, the layout Wikimedia publishes), so the parallel reader runs
 on the sample exactly as on a full dump.
 
-    python -m pipelines.sample --out data/sample
+    python -m samples.build --out data/sample
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-from pipelines.ccsample import WebPage, collect_pages
-from pipelines.warc import WarcWriter
-from pipelines.warc2wet import convert, wet_name
-from pipelines.wikidump import split_dump, write_multistream
-from tokenizer.shards import file_sha256
+from converters.multistream import split_dump, write_multistream
+from converters.warc2wet import convert, wet_name
+from converters.warcwriter import WarcWriter
+from core.files import file_sha256
+from samples.webpages import WebPage, collect_pages
 
 log = logging.getLogger("sample")
 

@@ -1,8 +1,8 @@
 """Real web pages for the CommonCrawl-like sample, gathered from registry packages.
 
-No web crawl is reachable offline, but several packages ship real HTML (research/offline_data.md
-§1). Each page gets the URL it is published at, a fetch date, the package it came from, its
-language (checked with lid.176 on the extracted text) and the HTTP headers to write:
+No web crawl is reachable offline, but several packages ship real HTML (docs/design.md, "Models and
+data without internet" §1). Each page gets the URL it is published at, a fetch date, the package it
+came from, its language (checked with lid.176 on the extracted text) and the HTTP headers to write:
 
 - python3.11-doc (Debian): the Python docs as built Sphinx HTML, published at
   https://docs.python.org/3.11/ with the same relative paths. Every page carries the same
@@ -19,7 +19,7 @@ pages' footers say "Last updated on" that day); an sdist's pages are dated by th
 to PyPI; WARC captures keep their WARC-Date. Downloads go into ``cache`` once (a cached file is
 never replaced, so a cache pins the sample); nothing else is fetched.
 
-    python -m pipelines.ccsample --cache .cache/downloads --list
+    python -m samples.webpages --cache .cache/downloads --list
 """
 
 from __future__ import annotations

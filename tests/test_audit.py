@@ -48,7 +48,7 @@ def write_manifest(
         for i, (d, t, b) in enumerate(halves)
     ]
     tokenizer = {"sha256": sha, "vocab_size": 32000, "path": "models/tokenizer/llama.model"}
-    path = tokens_dir / source / "manifest.json"
+    path = tokens_dir / source / "_manifest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest(source, tokenizer, shards)), encoding="utf-8")
     return path
@@ -82,7 +82,7 @@ def tokens_dir(tmp_path) -> Path:
     write_manifest(root, "arxiv", 70_000_000_000)
     write_manifest(root, "github", 0, documents=0)  # a manifest with no tokens: still missing
     (root / "stackexchange").mkdir()
-    (root / "stackexchange" / "manifest.json").write_text('{"format": "llama-corpus-tok')
+    (root / "stackexchange" / "_manifest.json").write_text('{"format": "llama-corpus-tok')
     write_manifest(root, "reddit", 1000)  # not in the mixture
     return root
 
@@ -127,7 +127,7 @@ def test_epochs_drawn_and_max_budget_by_hand(llama1, tokens_dir):
     assert rows["github"]["tokens"] == 0 and rows["github"]["max_budget_tokens"] is None
     assert rows["stackexchange"]["tokens"] is None
     assert rows["stackexchange"]["error"].startswith(
-        f"{tokens_dir / 'stackexchange' / 'manifest.json'}: not readable JSON"
+        f"{tokens_dir / 'stackexchange' / '_manifest.json'}: not readable JSON"
     )
     # max_epochs × available / weight: CC 4.2T, C4 2.1T, Wikipedia 1.68T, books 1.05T, arXiv 8.4T.
     assert report["max_budget_tokens"] == pytest.approx(1.05e12, rel=1e-12)
@@ -173,7 +173,7 @@ def test_no_token_shards_at_all(llama1, tmp_path, capsys):
     ],
 )
 def test_unreadable_manifests_are_error_rows(tmp_path, text, problem):
-    path = tmp_path / "c4" / "manifest.json"
+    path = tmp_path / "c4" / "_manifest.json"
     path.parent.mkdir()
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     have = read_available(tmp_path, "c4")
@@ -410,7 +410,7 @@ def test_json_report_of_a_small_case(tmp_path, capsys):
                 "weight": 0.25,
                 "status": "missing",
                 "flags": ["missing", "off_target", "not_trained"],
-                "manifest": str(tokens / "wikipedia" / "manifest.json"),
+                "manifest": str(tokens / "wikipedia" / "_manifest.json"),
                 "error": None,
                 "documents": 0,
                 "tokens": 0,

@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.internal import pickler
@@ -27,10 +26,10 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from conftest import DATAFLOW_DRY_RUN, ROOT
 from localbucket import LocalBucket, serve_gs
 
+from converters.warcwriter import WarcWriter
+from filtermodels.lid import LID
 from pipelines import commoncrawl, staging
-from pipelines.models import LID
 from pipelines.staging import Model
-from pipelines.warc import WarcWriter
 
 DATE = "2024-01-02T03:04:05Z"
 SAMPLE_WET = ROOT / "data/sample/commoncrawl/wet"
@@ -176,12 +175,14 @@ def _bucket(tmp_path: Path, sample: Path, monkeypatch) -> LocalBucket:
     return gcs
 
 
-def _score_fn(job) -> commoncrawl.Score:
-    """The Score DoFn as the job hands it to Dataflow's workers: unpickled from the job's graph."""
+def _score_fn(job):
+    """The Score stage's DoFn as the job hands it to Dataflow's workers: unpickled from the job's
+    graph. Its `load` stages and loads the models (role → URL and sha256: `load.args[0]`)."""
     (fn,) = [
         pickler.loads(beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload).do_fn.payload)[0]
         for t in job.proto_pipeline.components.transforms.values()
-        if t.spec.urn == common_urns.primitives.PAR_DO.urn and t.unique_name == "Score/ParDo(Score)"
+        if t.spec.urn == common_urns.primitives.PAR_DO.urn
+        and t.unique_name == "Score/ParDo(_ApplyFilters)/ParDo(_ApplyFilters)"
     ]
     return fn
 
@@ -236,7 +237,7 @@ def test_make_commoncrawl_on_dataflow_builds_the_job_offline(models, sample, tmp
     # The workers would read the models from the bucket, each checked against its model card.
     card = json.loads((models / "lm/en.json").read_text())["files"]
     score = _score_fn(report["job"])
-    assert score.models == {
+    assert score.load.args[0] == {
         "lid": Model("gs://demo-bucket/models/lid.176.ftz", LID["sha256"]),
         "en.sp.model": Model(
             "gs://demo-bucket/models/lm/en.sp.model", card["en.sp.model"]["sha256"]
@@ -256,11 +257,11 @@ def test_make_commoncrawl_on_dataflow_builds_the_job_offline(models, sample, tmp
     )
     commoncrawl.upload_models(commoncrawl.check_models(args), "gs://demo-bucket/models", False)
     score.setup()
-    assert sorted(gcs.opened) == sorted(m.url for m in score.models.values())
+    assert sorted(gcs.opened) == sorted(m.url for m in score.load.args[0].values())
     assert len(list((tmp_path / "cache").iterdir())) == 4
     doc = {"id": "cc/x/1", "raw_content": ANARCHISM, "cc_segment": "x", "digest": "sha1:X"}
-    out = list(score.process([doc]))
-    assert [o.tag for o in out if isinstance(o, beam.pvalue.TaggedOutput)][:1] == ["histogram"]
+    list(score.process([doc]))
+    assert doc["language"] == "en" and doc["perplexity"] > 0 and doc["bucket"]  # scored
 
 
 def test_dataflow_refuses_local_paths(models, sample):

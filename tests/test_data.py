@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.ids import shard_of
+from core.manifest import MANIFEST
 from mixtures.mixture import load_mixture
-from pipelines.shards import shard_of
 from tokenizer.shards import (
-    MANIFEST,
     TokenizerMismatchError,
     TokenSource,
     manifest,

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 import sentencepiece
 
+from filtermodels.lm import main
 from filters.perplexity import PerplexityScorer
 from filters.text_normalizer import normalize_for_lm
-from pipelines.lm import main
 
 # Real English prose every Python installation carries: a module's docstring is its "article",
 # the first paragraph its "opening".
@@ -159,7 +159,7 @@ def test_openings_of_the_first_documents_by_id(wikipedia, tmp_path):
 
 
 def test_auto_takes_openings_when_enough_documents_have_one(wikipedia, tmp_path, monkeypatch):
-    monkeypatch.setattr("pipelines.lm.AUTO_MIN_OPENINGS", len(EN_IDS))
+    monkeypatch.setattr("filtermodels.lm.AUTO_MIN_OPENINGS", len(EN_IDS))
     card = run(wikipedia, tmp_path, "--vocab_size", "200")
     assert (card["text_requested"], card["text"], card["documents"]) == ("auto", "openings", 17)
     assert card["kenlm"]["lmplz"].endswith("-T $TMP/ < $TMP/tokens.txt > $TMP/lm.arpa")
@@ -190,7 +190,7 @@ def test_missing_or_unreadable_input_fails_clearly(tmp_path):
 
 def test_runs_as_a_module(wikipedia, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.lm", "--lang", "bg",
+        [sys.executable, "-m", "filtermodels.lm", "--lang", "bg",
          "--wikipedia", str(wikipedia), "--out", str(tmp_path), "--vocab_size", "65536"],
         capture_output=True, text=True,
     )  # fmt: skip

@@ -289,7 +289,7 @@ CORPUS = [
 
 def train_sentencepiece(tmp_path: Path, name: str, **options: object) -> Path:
     (tmp_path / f"{name}.txt").write_text("\n".join(CORPUS * 20) + "\n")
-    llama = dict(  # SPEC §8, with Meta's remove_extra_whitespaces=False
+    llama = dict(  # docs/recipe/tokenizer.md, with Meta's remove_extra_whitespaces=False
         model_type="bpe",
         vocab_size=400,  # 256 byte pieces + 3 specials + characters + merges
         byte_fallback=True,

@@ -16,7 +16,8 @@ from conftest import SAMPLE
 
 from filters.perplexity import NO_SCORE, Perplexity, PerplexityScorer
 from filters.text_normalizer import normalize_for_lm
-from pipelines.warc import WarcRecord, iter_records, wet_document
+from readers.warc import WarcRecord, iter_records
+from readers.wet import wet_document
 
 BIN = Path(sys.executable).parent
 

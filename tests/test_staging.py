@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from localbucket import serve_gs
 
+from core import files
 from pipelines import staging
 
 MODEL = b"a model's bytes\n" * 1000
@@ -101,7 +102,7 @@ def test_publish_uploads_only_what_changed(bucket, tmp_path, monkeypatch):
 
 
 def test_paths_and_cards():
-    assert staging.is_remote("gs://b/m") and not staging.is_remote("/models/lm")
-    assert staging.join("gs://b/m/", "lm/en.json") == "gs://b/m/lm/en.json"
+    assert files.is_remote("gs://b/m") and not files.is_remote("/models/lm")
+    assert files.join("gs://b/m/", "lm/en.json") == "gs://b/m/lm/en.json"
     assert staging.with_suffix("gs://b/m/wikiref.npz", ".json") == "gs://b/m/wikiref.json"
     assert staging.with_suffix("models/wikiref.npz", ".json") == "models/wikiref.json"

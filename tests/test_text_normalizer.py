@@ -7,7 +7,8 @@ import pytest
 from conftest import SAMPLE
 
 from filters.text_normalizer import _TABLE, UNICODE_PUNCT, normalize_for_lm, normalized_lines
-from pipelines.warc import WarcRecord, iter_records, wet_document
+from readers.warc import WarcRecord, iter_records
+from readers.wet import wet_document
 
 SPEC_PUNCT = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►"
 

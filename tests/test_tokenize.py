@@ -15,13 +15,15 @@ import pyarrow.parquet as pq
 import pytest
 import sentencepiece as spm
 from conftest import DATAFLOW_DRY_RUN
+from localbucket import serve_gs
 
+from core.ids import shard_of
+from core.manifest import MANIFEST
 from pipelines import tokenize
-from pipelines.shards import shard_of
-from pipelines.warc import WarcRecord, iter_records, wet_document
+from readers.warc import WarcRecord, iter_records
+from readers.wet import wet_document
 from tokenizer.encode import Encoder, model_spec
 from tokenizer.shards import (
-    MANIFEST,
     TokenizerMismatchError,
     TokenShard,
     TokenShardError,
@@ -34,7 +36,8 @@ from tokenizer.shards import (
 )
 
 SHARDS = 3
-# SPEC §8's settings, as tokenizer/train.py trains them, at a vocabulary a test can afford.
+# docs/recipe/tokenizer.md's settings, as tokenizer/train.py trains them, at a vocabulary a test can
+# afford.
 SP_SETTINGS = {
     "model_type": "bpe",
     "byte_fallback": True,
@@ -481,8 +484,18 @@ def test_clear_errors_for_a_missing_model_and_missing_documents(corpus, models, 
     assert not (tmp_path / "t").exists()
 
 
-def test_dataflow_job_builds_offline_with_dry_run(corpus, models):
+def test_dataflow_job_builds_offline_with_dry_run(corpus, models, tmp_path, monkeypatch):
+    with pytest.raises(SystemExit, match="cannot read local paths: "):
+        _run(corpus, models["a"], "gs://demo-bucket/tokens", "--mixture", "llama1",
+             *DATAFLOW_DRY_RUN)  # fmt: skip
+    serve_gs(tmp_path / "gcs", monkeypatch)
+    shutil.copytree(corpus["root"], tmp_path / "gcs/demo-bucket/corpus")
+    shutil.copy(models["a"], tmp_path / "gcs/demo-bucket/a.model")
+    on_bucket = {**corpus, "root": "gs://demo-bucket/corpus"}
     report = _run(
-        corpus, models["a"], "gs://demo-bucket/tokens", "--mixture", "llama1", *DATAFLOW_DRY_RUN
-    )
-    assert report == {"dry_run": True, "sources": ["commoncrawl", "wikipedia"]}
+        on_bucket, "gs://demo-bucket/a.model", "gs://demo-bucket/tokens", "--mixture", "llama1",
+        *DATAFLOW_DRY_RUN,
+    )  # fmt: skip
+    assert (report["dry_run"], report["sources"]) == (True, ["commoncrawl", "wikipedia"])
+    assert report["job"].proto_pipeline.components.transforms
+    assert not (tmp_path / "gcs/demo-bucket/tokens").exists()

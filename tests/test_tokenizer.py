@@ -1,4 +1,5 @@
-"""The tokenizer (SPEC §8): sampling by mixture weights, SentencePiece settings, Hugging Face ids.
+"""The tokenizer (docs/recipe/tokenizer.md): sampling by mixture weights, SentencePiece settings,
+Hugging Face ids.
 
 Trained on real web text: the sample's WET pages, written as the documents of two sources.
 """
@@ -15,7 +16,8 @@ import pytest
 import sentencepiece
 from transformers import AutoTokenizer, LlamaTokenizerFast
 
-from pipelines.warc import WarcRecord, iter_records, wet_document
+from readers.warc import WarcRecord, iter_records
+from readers.wet import wet_document
 from tokenizer import train as tt
 from tokenizer.hf import hf_tokenizer, model_proto, save_hf
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from tokenizer.shards import MANIFEST, manifest, shard_bytes, shard_entry
+from core.manifest import MANIFEST
+from tokenizer.shards import manifest, shard_bytes, shard_entry
 from training import checkpoint
 from training.config import TrainConfig, accumulation, parser
 from training.metrics import mfu, peak_flops, read_metrics

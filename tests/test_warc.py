@@ -22,21 +22,11 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.warc import (
-    DEFAULT_MAX_RECORD_BYTES,
-    DeadLetter,
-    FetchError,
-    Retry,
-    WarcRecord,
-    WarcWriter,
-    block_digest,
-    document_id,
-    http_blocks,
-    iter_records,
-    parse_headers,
-    segment_name,
-    wet_document,
-)
+from converters.warcwriter import WarcWriter, block_digest
+from core.deadletter import DeadLetter
+from readers.http import FetchError, Retry, http_blocks
+from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord, iter_records, parse_headers
+from readers.wet import document_id, segment_name, wet_document
 
 DATE = "2019-04-18T10:48:49Z"
 SEGMENT = (

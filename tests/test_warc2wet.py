@@ -7,8 +7,11 @@ from collections import Counter
 
 import pytest
 
-from pipelines.warc import DeadLetter, WarcWriter, iter_records, wet_document
-from pipelines.warc2wet import convert, parse_http, wet_name
+from converters.warc2wet import convert, parse_http, wet_name
+from converters.warcwriter import WarcWriter
+from core.deadletter import DeadLetter
+from readers.warc import iter_records
+from readers.wet import wet_document
 
 DATE = "2024-01-02T03:04:05Z"
 PAGE = (

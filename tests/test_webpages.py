@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import ccsample
-from pipelines.ccsample import (
+from samples import webpages
+from samples.webpages import (
     LIBREOFFICE_HELP,
     PYTHON_DIRECTORY_INDEXES,
     PYTHON_DOC_MAX_BYTES,
@@ -352,13 +352,13 @@ def test_collect_pages_uses_the_cache_only_and_is_deterministic(
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"downloaded although cached: {args}")
 
-    monkeypatch.setattr(ccsample.subprocess, "run", no_download)
+    monkeypatch.setattr(webpages.subprocess, "run", no_download)
     pages = collect_pages(cache)
     assert collect_pages(cache) == pages
     sources = [p.source.split("=")[0] for p in pages]
     expected = ["python3.11-doc", *LIBREOFFICE_HELP, *(s.name for s in SDISTS), "pywb"]
     assert list(dict.fromkeys(sources)) == expected
-    per_language = ccsample.LIBREOFFICE_PAGES_PER_LANGUAGE
+    per_language = webpages.LIBREOFFICE_PAGES_PER_LANGUAGE
     assert all(sources.count(package) == per_language for package in LIBREOFFICE_HELP)
     assert [p.url for p in pages if p.source.startswith("newspaper4k")][:2] == [
         "http://hosted.ap.org/dynamic/fronts/HOME?SITE=AP&SECTION=HOME",  # given in SDISTS
@@ -380,8 +380,8 @@ def test_fetch_deb_without_package_lists_names_the_fix(
     class Failed:
         returncode, stderr = 100, "E: Unable to locate package"
 
-    monkeypatch.setattr(ccsample.shutil, "which", lambda _: "/usr/bin/apt-get")
-    monkeypatch.setattr(ccsample.subprocess, "run", lambda *a, **k: Failed())
-    monkeypatch.setattr(ccsample.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(webpages.shutil, "which", lambda _: "/usr/bin/apt-get")
+    monkeypatch.setattr(webpages.subprocess, "run", lambda *a, **k: Failed())
+    monkeypatch.setattr(webpages.os, "geteuid", lambda: 1000)
     with pytest.raises(SystemExit, match=r"run `sudo apt-get update`"):
         fetch_deb("libreoffice-help-de", tmp_path)

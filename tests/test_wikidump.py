@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import dump_xml, page_xml, write_bz2
 
-from pipelines.wikidump import (
-    DeadLetter,
-    RawPage,
-    read_pages,
-    read_siteinfo,
-    split_dump,
-    stream_offsets,
-    work_ranges,
-    write_multistream,
-)
+from converters.multistream import split_dump, write_multistream
+from core.deadletter import DeadLetter
+from readers.wikidump import RawPage, read_pages, read_siteinfo, stream_offsets, work_ranges
 
 
 def _all_pages(path: str, **kw) -> list[RawPage | DeadLetter]:
@@ -197,7 +190,7 @@ def test_dump_ending_inside_a_page(tmp_path):
     cut = xml[: xml.rindex(b"<text")]
     out = _all_pages(write_bz2(tmp_path / "c.xml.bz2", cut))
     assert [type(p).__name__ for p in out] == ["RawPage", "DeadLetter"]
-    assert (out[1].reason, out[1].is_page) == ("truncated", True)
+    assert (out[1].reason, out[1].document) == ("truncated", True)
 
 
 @pytest.mark.parametrize("content", [b"", bz2.compress(b""), bz2.compress(b"not xml at all")])
@@ -210,7 +203,7 @@ def test_empty_or_foreign_files_have_no_header(tmp_path, content):
 
 
 def test_markers_split_across_chunks(tmp_path, monkeypatch):
-    import pipelines.wikidump as wikidump
+    import readers.wikidump as wikidump
 
     monkeypatch.setattr(wikidump, "CHUNK", 7)  # every marker straddles chunk boundaries
     xml = dump_xml(_pages(5))

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import DATAFLOW_DRY_RUN, dump_xml, page_xml, write_bz2
+from localbucket import serve_gs
 
+from converters.multistream import write_multistream
 from filters.wikitext import WikitextCleaner
 from pipelines import wikipedia
-from pipelines.wikidump import write_multistream
 
 
 def _rows(directory: Path) -> list[dict]:
@@ -42,7 +45,7 @@ ARTICLE = (
 )
 
 
-def test_read_and_clean_dofn_with_assert_that(tmp_path):
+def test_read_articles_with_assert_that(tmp_path):
     pages = [
         page_xml(1, "Foo", ARTICLE),
         page_xml(2, "Old foo", "#REDIRECT [[Foo]]", redirect="Foo"),
@@ -53,16 +56,10 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
     items, dead = wikipedia.plan([str(path)], ["en"], 1)
     assert dead == [] and len(items) == 1
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        out = (
-            p
-            | beam.Create(items)
-            | beam.ParDo(wikipedia.ReadAndClean(1 << 20, True)).with_outputs(
-                "dead", "rejects", main="articles"
-            )
-        )
+        out = p | beam.Create(items) | wikipedia.ReadArticles(1 << 20, True)
         assert_that(
-            out.articles
-            | "art" >> beam.Map(lambda kv: (kv[0], kv[1]["text"], kv[1]["url"], kv[1]["opening"])),
+            out["articles"]
+            | "art" >> beam.Map(lambda a: (a["id"], a["text"], a["url"], a["opening"])),
             equal_to(
                 [
                     (
@@ -77,12 +74,12 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
             label="articles",
         )
         assert_that(
-            out.articles | "refs" >> beam.FlatMap(lambda kv: kv[1]["references"]),
+            out["articles"] | "refs" >> beam.FlatMap(lambda a: a["references"]),
             equal_to(["https://www.example.com/foo?utm_source=x", "http://news.example.org/a"]),
             label="references",
         )
         assert_that(
-            out.rejects | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
+            out["rejects"] | "rej" >> beam.Map(lambda d: (d["id"], d["reason"])),
             equal_to(
                 [
                     ("wikipedia/en/2", "redirect"),
@@ -92,7 +89,7 @@ def test_read_and_clean_dofn_with_assert_that(tmp_path):
             ),
             label="rejects",
         )
-        assert_that(out.dead, equal_to([]), label="dead")
+        assert_that(out["dead"], equal_to([]), label="dead")
 
 
 def test_written_outputs_of_one_article(tmp_path):
@@ -235,12 +232,20 @@ def test_in_memory_and_multiprocessing_runs_are_byte_identical_and_reruns_are_st
     assert _tree(a) == tree
 
 
-def test_dataflow_job_builds_offline_with_dry_run(tmp_path, sample):
-    dump = str(sample / "wikipedia/enwiki-sample-pages-articles-multistream.xml.bz2")
+def test_dataflow_job_builds_offline_with_dry_run(tmp_path, sample, monkeypatch):
+    name = "enwiki-sample-pages-articles-multistream"
+    local = str(sample / f"wikipedia/{name}.xml.bz2")
+    with pytest.raises(SystemExit, match=f"cannot read local paths: {local}"):
+        wikipedia.main(["--dumps", local, "--output", "gs://demo-bucket/out", *DATAFLOW_DRY_RUN])
+    serve_gs(tmp_path / "gcs", monkeypatch)
+    shutil.copytree(sample / "wikipedia", tmp_path / "gcs/demo-bucket/dumps")
+    dump = f"gs://demo-bucket/dumps/{name}.xml.bz2"
     report = wikipedia.main(
         ["--dumps", dump, "--output", "gs://demo-bucket/out", *DATAFLOW_DRY_RUN]
     )
-    assert report == {"dry_run": True, "work_items": 3}
+    assert (report["dry_run"], report["work_items"]) == (True, 3)  # its index splits the dump
+    assert report["job"].proto_pipeline.components.transforms
+    assert not (tmp_path / "gcs/demo-bucket/out").exists()
 
 
 def test_a_cleaner_failure_costs_one_page(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""The Wikipedia cleaning rules of SPEC §4, one exact expectation per rule, and a real article."""
+"""The Wikipedia cleaning rules of docs/recipe/wikipedia.md, one exact expectation per rule, and a
+real article."""
 
 from __future__ import annotations
 

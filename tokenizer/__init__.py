@@ -1,1 +1,2 @@
-"""SentencePiece BPE training, batch encoding and the Arrow token-shard format (SPEC §8)."""
+"""SentencePiece BPE training, batch encoding and the Arrow token-shard format
+(docs/recipe/tokenizer.md)."""

@@ -1,14 +1,14 @@
 """Token shards: Arrow IPC files of `id: string, tokens: list<uint16>` that the trainer memory-maps.
 
-Layout (DESIGN.md, "Token shards"): `<out>/tokens/<source>/part-SSSSS-of-NNNNN.arrow` plus
-`manifest.json` with the counts and the tokenizer's sha256. Files are uncompressed so that a
-document's tokens are a NumPy view into the mapped file: reading costs page faults, not copies.
+Layout (docs/design.md, "Token shards"): `<out>/tokens/<source>/part-SSSSS-of-NNNNN.arrow` plus
+`_manifest.json` (core.manifest) with the counts and the tokenizer's sha256. Files are
+uncompressed so that a document's tokens are a NumPy view into the mapped file: reading costs
+page faults, not copies.
 Record batches are bounded in tokens, which keeps every list offset within int32.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from core.files import bytes_sha256, file_sha256
+from core.manifest import MANIFEST, TOKEN_FORMAT, manifest_path, source_manifests
+
 SCHEMA = pa.schema([("id", pa.string()), ("tokens", pa.list_(pa.uint16()))])
-MANIFEST = "manifest.json"
-FORMAT = "llama-corpus-tokens/1"
+FORMAT = TOKEN_FORMAT
 MAX_BATCH_TOKENS = 1 << 24  # 32 MiB of uint16 per record batch
 MAX_BATCH_ROWS = 1 << 16
 
@@ -30,14 +32,6 @@ class TokenShardError(ValueError):
 
 class TokenizerMismatchError(ValueError):
     """Shards made by different tokenizers: their ids mean different strings."""
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shard_bytes(ids: Sequence[str], tokens: Sequence[np.ndarray]) -> bytes:
@@ -156,7 +150,8 @@ class TokenSource:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        path = self.directory / MANIFEST
+        found = manifest_path(self.directory)
+        path = Path(found) if found else self.directory / MANIFEST
         try:
             self.manifest = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -187,7 +182,7 @@ class TokenSource:
         """Compare every shard's sha256 with the manifest (reads all bytes; opening does not)."""
         for entry, shard in zip(self.manifest["shards"], self.shards, strict=True):
             if file_sha256(shard.path) != entry["sha256"]:
-                raise TokenShardError(f"{shard.path}: sha256 differs from {MANIFEST}")
+                raise TokenShardError(f"{shard.path}: sha256 differs from its {MANIFEST}")
 
     def __len__(self) -> int:
         return self.num_documents
@@ -212,7 +207,7 @@ def shard_entry(
         "documents": documents,
         "tokens": tokens,
         "bytes": text_bytes,
-        "sha256": file_sha256(path) if data is None else hashlib.sha256(data).hexdigest(),
+        "sha256": file_sha256(path) if data is None else bytes_sha256(data),
     }
 
 
@@ -245,9 +240,8 @@ def check_same_tokenizer(sources: Sequence[TokenSource]) -> str:
 
 
 def open_sources(root: str | Path, names: Sequence[str] | None = None) -> dict[str, TokenSource]:
-    """Every `<root>/<source>/manifest.json` (or the named ones), checked for one tokenizer."""
-    root = Path(root)
-    dirs = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
+    """Every `<root>/<source>/` with a manifest (or the named ones), checked for one tokenizer."""
+    dirs = [path.parent for path in source_manifests(root).values()]
     if names is not None:
         dirs = [d for d in dirs if d.name in set(names)]
     sources = {d.name: TokenSource(d) for d in dirs}

@@ -1,4 +1,5 @@
-"""Train the LLaMA tokenizer (SPEC §8): SentencePiece BPE on a sample drawn by a mixture's weights.
+"""Train the LLaMA tokenizer (docs/recipe/tokenizer.md): SentencePiece BPE on a sample drawn by a
+mixture's weights.
 
     python -m tokenizer.train --mix llama1 --data out --output models/tokenizer
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import heapq
-import io
 import json
 import logging
 import math
@@ -44,8 +44,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sentencepiece
 
+from core.files import file_sha256
+from core.spm import largest_vocab, sentencepiece_bytes, vocab_text
 from mixtures.mixture import Mixture, MixtureError, load_mixture
-from tokenizer.shards import file_sha256
 
 log = logging.getLogger("tokenizer")
 
@@ -58,8 +59,9 @@ MAX_SENTENCE_BYTES: Final = 1 << 16
 # records it in the model, so a machine-dependent count would change the model's sha256 and make
 # token shards from two machines look like two tokenizers. Fixed, as in pipelines/lm.py.
 NUM_THREADS: Final = 16
-# SPEC §8, and the trainer spec stored in Meta's tokenizer.model. input_sentence_size=0: every
-# sentence of our sample is used (Meta let SentencePiece sample 200M sentences from its input).
+# docs/recipe/tokenizer.md, and the trainer spec stored in Meta's tokenizer.model.
+# input_sentence_size=0: every sentence of our sample is used (Meta let SentencePiece sample 200M
+# sentences from its input).
 SP_SETTINGS: Final[dict[str, Any]] = {
     "model_type": "bpe",
     "split_digits": True,
@@ -82,7 +84,6 @@ SP_SETTINGS: Final[dict[str, Any]] = {
     "hard_vocab_limit": True,
 }
 # SentencePiece's messages when the vocabulary does not fit the sample.
-_TOO_HIGH = re.compile(r"too high \(\d+\)\. Please set it to a value <= (\d+)")
 _TOO_LOW = re.compile(r"smaller than required_chars\. (\d+) vs (\d+)")
 _BATCH_ROWS: Final = 4096
 
@@ -186,7 +187,7 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
         if missing:
             raise TokenizerError(
                 f"{path}: no {', '.join(sorted(missing))} column; documents need `id` and `text` "
-                "(DESIGN.md, Documents): is this a pipeline's documents/ output?"
+                '(docs/design.md, "Documents"): is this a pipeline\'s documents/ output?'
             )
         yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=["id", "text"])
     except (pa.ArrowException, OSError) as exc:
@@ -272,30 +273,6 @@ def write_sample(docs: list[_Doc], path: Path) -> dict[str, Any]:
     return {"sentences": count, "sentences_sha256": digest.hexdigest()}
 
 
-def sentencepiece_bytes(sentences: Path, **options: Any) -> bytes:
-    """A SentencePiece model trained on `sentences` (one per line), as bytes.
-
-    Sentences go in through an iterator and the model comes out through a writer: with `input=`
-    and `model_prefix=` SentencePiece stores those paths in the model, so the same text would give
-    different bytes from one temporary directory to the next.
-    """
-    model = io.BytesIO()
-    with sentences.open(encoding="utf-8") as lines:
-        sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=(line.rstrip("\n") for line in lines),
-            model_writer=model,
-            minloglevel=1,
-            **options,
-        )
-    return model.getvalue()
-
-
-def largest_vocab(err: RuntimeError) -> int | None:
-    """The vocabulary size SentencePiece's "too high" error says the text supports, if it is one."""
-    too_high = _TOO_HIGH.search(str(err))
-    return int(too_high.group(1)) if too_high else None
-
-
 def _train_once(sample: Path, vocab_size: int, num_threads: int) -> bytes:
     return sentencepiece_bytes(
         sample, vocab_size=vocab_size, num_threads=num_threads, **SP_SETTINGS
@@ -329,12 +306,6 @@ def train_model(
     log.warning("the sample supports %d pieces, not %d: training with %d", allowed, vocab_size,
                 allowed)  # fmt: skip
     return _train_once(sample, allowed, num_threads), allowed
-
-
-def vocab_text(model: bytes) -> str:
-    """The `.vocab` file spm_train writes: piece, a tab, its score."""
-    sp = sentencepiece.SentencePieceProcessor(model_proto=model)
-    return "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(len(sp)))
 
 
 def describe(model_path: str | Path) -> dict[str, Any]:

@@ -1,1 +1,1 @@
-"""The LLaMA model, the mixture-driven data loader and the training loop (SPEC §9)."""
+"""The LLaMA model, the mixture-driven data loader and the training loop (docs/recipe/model.md)."""

@@ -68,7 +68,7 @@ CHOICES = {
 }
 
 HELP = {
-    "tokens": "token shards root: <tokens>/<source>/manifest.json (`make tokenize`)",
+    "tokens": "token shards root: <tokens>/<source>/_manifest.json (`make tokenize`)",
     "mix": "mixture name (mixtures/<name>.yaml) or a YAML path",
     "model": "model preset (training/model.py)",
     "out": "run directory (checkpoints, metrics.jsonl, config.json, loss.png); "
@@ -119,8 +119,8 @@ HELP = {
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training.train",
-        description="Train a LLaMA on token shards sampled by a mixture (SPEC §9). One process, "
-        "or `torchrun --nproc_per_node=N -m training.train ...` for FSDP2/DDP.",
+        description="Train a LLaMA on token shards sampled by a mixture (docs/recipe/model.md). "
+        "One process, or `torchrun --nproc_per_node=N -m training.train ...` for FSDP2/DDP.",
     )
     for field in fields(TrainConfig):
         flag = f"--{field.name}"

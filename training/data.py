@@ -10,7 +10,7 @@ All of it is a function of (seed, batches done, tokens drawn per source): the wh
 An epoch's order is two-level, a permutation of the shards and then of the documents inside each
 shard, so memory is O(shards) per source plus 16 bytes per document of the few shards being read
 (one global permutation of 1B CommonCrawl documents would take 12-16 GB on every rank). It samples
-documents uniformly because a document's shard is a hash of its id (DESIGN.md, "Token shards").
+documents uniformly because a document's shard is a hash of its id (docs/design.md, "Token shards").
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from core.ids import shard_of
+from core.manifest import MANIFEST
 from mixtures.mixture import Mixture
-from tokenizer.shards import MANIFEST, TokenShard, TokenSource, open_sources
+from tokenizer.shards import TokenShard, TokenSource, open_sources
 
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
 VAL_BUCKETS = 1_000_000
@@ -42,9 +44,8 @@ class DataLoaderError(ValueError):
 
 
 def id_bucket(doc_id: str) -> int:
-    """`pipelines.shards.shard_of(doc_id, VAL_BUCKETS)`, without importing Beam into training."""
-    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % VAL_BUCKETS
+    """The document's validation bucket: the id hash that also picks its shard."""
+    return shard_of(doc_id, VAL_BUCKETS)
 
 
 def _shard_ids(shard: TokenShard) -> list[str]:

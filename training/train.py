@@ -1,4 +1,5 @@
-"""The training loop (SPEC §9): AdamW, warm-up + cosine, accumulation, FSDP2/DDP, checkpoints.
+"""The training loop (docs/recipe/model.md): AdamW, warm-up + cosine, accumulation, FSDP2/DDP,
+checkpoints.
 
     python -m training.train --tokens out/tokens --mix llama1 --model llama-tiny --steps 200
     torchrun --standalone --nproc_per_node=8 -m training.train --model llama-7b --ac selective
@@ -240,7 +241,8 @@ class Trainer:
         vocab = self.tokenizer.get("vocab_size")
         if not isinstance(vocab, int) or vocab <= 0:
             raise SystemExit(
-                f"error: {self.cfg.tokens}/*/manifest.json: the tokenizer entry has no vocab_size; "
+                f"error: {self.cfg.tokens}/*/_manifest.json: the tokenizer entry has no vocab_size;"
+                " "
                 "re-run `make tokenize` so the model's vocabulary matches the tokenizer's"
             )
         # The vocabulary stays the tokenizer's (not padded), so exported models match it.

@@ -1,0 +1,1 @@
+"""Format converters: WARC to WET, the deterministic WARC writer, multistream MediaWiki dumps."""

@@ -1,0 +1,101 @@
+"""`ApplyFilters`: the one Beam transform that runs filters (filters.base.Filter) over documents.
+
+Each drop is counted as `dropped_<reason>` under its stage (the filter's name, or the group the
+pipeline asks for, such as a language), and with `write_rejects` the dropped document's id and
+reason go to the "rejects" output. What filters count beyond their decisions (languages seen,
+histograms) becomes counters too. `kept` is not counted here: a document is kept once, where it
+is written, so that read = kept + Σ dropped over the whole run.
+
+Filters whose models are heavy are built per DoFn instance from one shared, per-process load
+(`load`, through Beam `Shared`): the models are loaded once per worker process, and each thread
+has its own filter objects, hence its own counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.utils.shared import Shared
+
+from filters.base import Filter, apply
+from pipelines import accounting
+
+Group = str | Callable[[dict[str, Any]], str] | None
+
+
+class _Loaded:
+    """A weak-referenceable holder of whatever `load` returned (Beam `Shared` needs one)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class _ApplyFilters(beam.DoFn):
+    def __init__(
+        self,
+        namespace: str,
+        make: Callable[..., Sequence[Filter]],
+        load: Callable[[], Any] | None,
+        group: Group,
+        batched: bool,
+        write_rejects: bool,
+        reject_fields: Sequence[str],
+    ):
+        self.namespace, self.make, self.load, self.group = namespace, make, load, group
+        self.batched, self.write_rejects = batched, write_rejects
+        self.reject_fields = tuple(reject_fields)
+        self._shared = Shared()
+
+    def setup(self):
+        if self.load is None:
+            self.filters = list(self.make())
+        else:
+            # Keep a reference to the holder: Shared frees it when none is left.
+            self._loaded = self._shared.acquire(lambda: _Loaded(self.load()))
+            self.filters = list(self.make(self._loaded.value))
+
+    def _group(self, doc: dict, stage: Filter) -> str:
+        if self.group is None:
+            return stage.name
+        return self.group if isinstance(self.group, str) else self.group(doc)
+
+    def process(self, element):
+        kept, dropped = apply(self.filters, element if self.batched else [element])
+        for doc, stage, decision in dropped:
+            reason = decision.reason
+            accounting.count(self.namespace, self._group(doc, stage), f"dropped_{reason}")
+            if self.write_rejects:
+                reject = {k: doc.get(k) for k in self.reject_fields}
+                yield beam.pvalue.TaggedOutput("rejects", {**reject, "reason": reason})
+        for stage in self.filters:
+            for (group, name), n in stage.take_counts().items():
+                accounting.count(self.namespace, group, name, n)
+        yield from kept
+
+
+class ApplyFilters(beam.PTransform):
+    """Documents (or, `batched`, lists of them) → the kept documents (main output) and, with
+    `write_rejects`, rejects: `reject_fields` of each dropped document and its `reason`.
+
+    `make()` returns the filters, in order; with `load`, `make(load())` does, `load` running
+    once per worker process. `group`: where drops are counted (default: each filter's name).
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        make: Callable[..., Sequence[Filter]],
+        *,
+        load: Callable[[], Any] | None = None,
+        group: Group = None,
+        batched: bool = False,
+        write_rejects: bool = False,
+        reject_fields: Sequence[str] = ("id", "url"),
+    ):
+        super().__init__()
+        self.fn = _ApplyFilters(namespace, make, load, group, batched, write_rejects, reject_fields)
+
+    def expand(self, documents):
+        return documents | beam.ParDo(self.fn).with_outputs("rejects", main="documents")

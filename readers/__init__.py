@@ -1,0 +1,1 @@
+"""Raw inputs as records, streamed and bounded: WARC/WET files, HTTP, MediaWiki dumps."""

@@ -1,0 +1,75 @@
+"""Common Crawl WET records as documents: the fields CCNet reads, ids and segment names
+(docs/recipe/commoncrawl.md §1), and the loop over WET files that model training uses.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+from core.deadletter import DeadLetter
+from readers.warc import WarcRecord, iter_records
+
+
+def segment_name(path: str) -> str:
+    """The path from `crawl-data/` on (CCNet's cc_segment, a line of wet.paths.gz), else the name.
+
+    `.../crawl-data/CC-MAIN-2019-18/segments/1555578517558.8/wet/CC-MAIN-…-00000.warc.wet.gz` →
+    `crawl-data/CC-MAIN-2019-18/segments/1555578517558.8/wet/CC-MAIN-…-00000.warc.wet.gz`.
+    """
+    at = path.find("crawl-data/")
+    return path[at:] if at >= 0 else path.rsplit("/", 1)[-1]
+
+
+def document_id(segment: str, warc_record_id: str) -> str:
+    """`cc/<segment>/<uuid>`: stable across runs, and unique since record ids are UUIDs."""
+    return f"cc/{segment}/{warc_record_id.strip('<>').removeprefix('urn:uuid:')}"
+
+
+def wet_document(record: WarcRecord, segment: str) -> dict | None:
+    """docs/recipe/commoncrawl.md §1's fields of a `conversion` record (None for other types).
+
+    The text is split into lines at "\\n", "\\r\\n" and a lone "\\r" (what CCNet's text-mode read
+    does) and each line is stripped. Trailing empty lines are dropped; Common Crawl ends each
+    text with one "\\n", and CCNet then drops the two blank lines of the record separator, so the
+    result is CCNet's for every such record (CCNet would keep extra trailing blank lines of a
+    body; we drop them). Empty lines inside the text are kept: line dedup removes them later.
+    The first line is the title, the others joined by "\\n" are raw_content and nlines counts
+    them. No minimum length is applied here: the pipeline counts short pages as a drop reason.
+    """
+    if record.type != "conversion":
+        return None
+    text = record.body.decode("utf-8")
+    lines = [line.strip() for line in re.split(r"\r\n|\r|\n", text)]
+    while lines and not lines[-1]:
+        lines.pop()
+    url = record.url or ""
+    languages = record.headers.get("WARC-Identified-Content-Language")
+    return {
+        "url": url,
+        "date_download": record.headers.get("WARC-Date"),
+        "digest": record.headers.get("WARC-Block-Digest"),
+        "length": int(record.headers["Content-Length"]),
+        "nlines": max(len(lines) - 1, 0),
+        "source_domain": urlparse(url).netloc,
+        "title": lines[0] if lines else "",
+        "raw_content": "\n".join(lines[1:]),
+        "cc_segment": segment,
+        "warc_record_id": record.record_id,
+        "identified_languages": languages.split(",") if languages else None,
+    }
+
+
+def wet_documents(patterns: list[str]) -> Iterator[dict]:
+    """Every document of the local WET files matching `patterns`, files in name order; dead
+    letters are skipped (model training samples the crawl, it does not account for it)."""
+    for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
+        segment = segment_name(path)
+        for record in iter_records(path):
+            if isinstance(record, DeadLetter):
+                continue
+            doc = wet_document(record, segment)
+            if doc is not None:
+                yield doc

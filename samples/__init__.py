@@ -1,0 +1,1 @@
+"""The bundled sample corpus, built offline from registry packages (`make sample`)."""
