@@ -7,7 +7,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PIP     := $(VENV)/bin/pip
 STAMPS  := $(VENV)/.stamps
-NPROC   := $(shell nproc 2>/dev/null || echo 2)
+CORES   := $(shell nproc 2>/dev/null || echo 2)
 comma   := ,
 
 # ---- variables users set -------------------------------------------------------------------
@@ -15,7 +15,7 @@ OUTPUT   ?= out
 SAMPLE   ?= data/sample
 MODELS   ?= models
 RUNNER   ?= FnApiRunner
-WORKERS  ?= $(NPROC)
+WORKERS  ?= $(CORES)
 BEAM_ARGS ?=
 # Wikipedia: dump files (local paths or globs); default: the bundled sample's multistream dumps.
 DUMPS    ?= $(SAMPLE)/wikipedia/*-multistream.xml.bz2
@@ -30,8 +30,9 @@ CC_LANGS ?= en
 # crawl pages `make wikiref` trains it on.
 WIKIREF     ?=
 WIKIREF_WET ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
-# Language models (make lm LANG=xx): which Wikipedia text to train on and how much.
-LANG     ?= en
+# Language models (make lm LM_LANG=xx): which Wikipedia text to train on and how much. Not
+# LANG: that is the locale (LANG=en_US.UTF-8 in most shells), which make reads as a variable too.
+LM_LANG  ?= en
 LM_TEXT  ?= auto
 LM_DOCS  ?= 1000000
 LM_VOCAB ?= 65536
@@ -48,7 +49,7 @@ BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
 
 .PHONY: setup sample models wikipedia commoncrawl wikiref lm tokenizer tokenize audit train export \
         test lint format bench-wikipedia bench-commoncrawl bench-tokenize bench-loader bench-train \
-        clean distclean help
+        clean clean-train distclean help
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
@@ -87,7 +88,7 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 	tar xzf build/kenlm/kenlm-$(KENLM_VERSION).tar.gz -C build/kenlm
 	cmake -S build/kenlm/kenlm-$(KENLM_VERSION) -B build/kenlm/build -DCMAKE_BUILD_TYPE=Release \
 	      -DKENLM_MAX_ORDER=6 >build/kenlm/cmake.log 2>&1
-	cmake --build build/kenlm/build --target lmplz build_binary query -j $(NPROC) >build/kenlm/build.log 2>&1 \
+	cmake --build build/kenlm/build --target lmplz build_binary query -j $(CORES) >build/kenlm/build.log 2>&1 \
 	  || { tail -n 30 build/kenlm/build.log; exit 1; }
 	install -m 755 build/kenlm/build/bin/build_binary build/kenlm/build/bin/query $(VENV)/bin/
 	install -m 755 build/kenlm/build/bin/lmplz $(VENV)/bin/
@@ -117,6 +118,9 @@ REGION     ?=
 BUCKET     ?=
 MODELS_URL ?=
 RUN_OUTPUT  = $(if $(and $(BUCKET),$(filter file,$(origin OUTPUT))),$(BUCKET)/out,$(OUTPUT))
+# The language models, the classifier and the tokenizer train on local files under $(OUTPUT): the
+# pipelines they need first run locally into $(OUTPUT), whatever RUNNER and BUCKET say.
+LOCAL_RUN   = RUNNER=FnApiRunner BUCKET= PROJECT= REGION= MODELS_URL=
 CC_MODELS   = $(or $(MODELS_URL),$(MODELS))
 WHEEL       = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 BUILD_WHEEL = $(if $(filter DataflowRunner,$(RUNNER)),rm -rf build/dist build/lib && $(PIP) wheel \
@@ -128,7 +132,7 @@ CC_REMOTE   = $(REMOTE) $(if $(and $(BUCKET),$(if $(MODELS_URL),,x)),--upload_mo
 
 commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(WET)),$(SAMPLE)/.stamp)) ## the CommonCrawl (CCNet) pipeline
 	@test -n "$(MODELS_URL)" || for lang in $(subst $(comma), ,$(CC_LANGS)); do \
-	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LANG=$$lang || exit 1; \
+	  test -f $(MODELS)/lm/$$lang.cutoffs.json || $(MAKE) --no-print-directory lm LM_LANG=$$lang || exit 1; \
 	done
 	$(BUILD_WHEEL)
 	$(PY) -m pipelines.commoncrawl $(if $(SNAPSHOT),--snapshot $(SNAPSHOT) --segments $(SEGMENTS),--wet $(WET)) \
@@ -137,15 +141,15 @@ commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $
 	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(CC_REMOTE) $(BEAM_RUN)
 
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
-	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
+	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
 	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
 	      --lid_model $(MODELS)/lid.176.ftz --out $(MODELS)/wikiref.npz
 
-lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LANG's SentencePiece + KenLM models and perplexity cut-offs
-	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia
-	$(PY) -m filtermodels.lm --lang $(LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
+lm: setup models $(if $(filter $(SAMPLE)/%,$(CUTOFF_WET)),$(SAMPLE)/.stamp) ## LM_LANG's SentencePiece + KenLM models and perplexity cut-offs
+	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
+	$(PY) -m filtermodels.lm --lang $(LM_LANG) --wikipedia $(OUTPUT)/wikipedia --out $(MODELS)/lm \
 	      --text $(LM_TEXT) --max_docs $(LM_DOCS) --vocab_size $(LM_VOCAB)
-	$(PY) -m filtermodels.cutoffs --lang $(LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
+	$(PY) -m filtermodels.cutoffs --lang $(LM_LANG) --wet $(CUTOFF_WET) --models $(MODELS)/lm \
 	      --lid $(MODELS)/lid.176.ftz
 
 # The LLaMA tokenizer (docs/recipe/tokenizer.md): SentencePiece BPE on TOKENIZER_CHARS characters drawn from the
@@ -156,7 +160,7 @@ TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
 	@for src in wikipedia commoncrawl; do \
-	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src || exit 1; \
+	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
 	      --name $(basename $(notdir $(TOKENIZER))) --vocab_size $(VOCAB) --sample_chars $(TOKENIZER_CHARS)
@@ -171,9 +175,11 @@ tokenize: $(STAMPS)/deps ## documents → token shards + manifests for MIX's sou
 
 # The mixture auditor: what $(OUTPUT)/tokens can give MIX at BUDGET tokens (default: the mixture's,
 # or MODEL's), and a run's realised mixture (RUN=out/train/NAME). Works with no token shards at all.
+# STRICT=1: exit with status 1 when anything is flagged (for CI).
 BUDGET ?=
 RUN    ?=
-audit: $(STAMPS)/deps ## check token shards against a mixture: epochs, missing sources, a run's mix
+STRICT ?=
+audit: $(STAMPS)/deps ## mixture vs token shards: epochs, missing sources, a run's mix (BUDGET, RUN, STRICT=1)
 	$(PY) -m mixtures.audit --mixture $(MIX) --tokens $(OUTPUT)/tokens --output $(OUTPUT)/audit \
 	      $(if $(BUDGET),--budget $(BUDGET),$(if $(MODEL),--model $(MODEL))) $(if $(RUN),--run $(RUN)) $(if $(STRICT),--strict)
 
@@ -188,9 +194,11 @@ train: SEQ_LEN ?= $(if $(filter llama-tiny,$(MODEL)),256)
 train: BATCH_TOKENS ?= $(if $(filter llama-tiny,$(MODEL)),2048)
 train: TOKENS ?= $(OUTPUT)/tokens
 train: OUT ?= $(OUTPUT)/train/$(MIX)-$(MODEL)
-train: LAUNCH = $(if $(and $(filter command line,$(origin NPROC)),$(filter-out 1,$(NPROC))),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m,$(PY) -m)
+train: NPROC ?= 1
+train: LAUNCH = $(if $(filter-out 1,$(NPROC)),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m,$(PY) -m)
 train: $(STAMPS)/deps ## train MODEL on MIX's token shards (STEPS, BATCH_TOKENS, SEQ_LEN, OUT, NPROC, RESUME)
-	@ls $(TOKENS)/*/manifest.json >/dev/null 2>&1 || $(MAKE) --no-print-directory tokenize
+	@ls $(TOKENS)/*/_manifest.json >/dev/null 2>&1 || ls $(TOKENS)/*/manifest.json >/dev/null 2>&1 \
+	  || $(MAKE) --no-print-directory tokenize
 	$(LAUNCH) training.train --tokens $(TOKENS) --mix $(MIX) --model $(MODEL) --out $(OUT) \
 	      $(if $(STEPS),--steps $(STEPS)) $(if $(SEQ_LEN),--seq_len $(SEQ_LEN)) \
 	      $(if $(BATCH_TOKENS),--batch_tokens $(BATCH_TOKENS)) $(if $(RESUME),--resume $(RESUME)) $(TRAIN_ARGS)
@@ -206,13 +214,15 @@ lint: $(STAMPS)/deps ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMPS)/deps
+format: $(STAMPS)/deps ## ruff: fix what it can, then format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 test: setup sample models lint ## lint, then the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# QUICK=1 (bench-train, bench-tokenize): a smoke run on less data that writes no result file.
+QUICK ?=
 bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream speed-up
 	$(PY) -m benchmarks.wikipedia --out benchmarks/results/wikipedia.json
 
@@ -230,8 +240,12 @@ bench-tokenize: $(STAMPS)/deps sample ## encoder tokens/s/core vs HF tokenizers 
 	$(PY) -m benchmarks.tokenize --tokenizer $(TOKENIZER) --input $(OUTPUT) \
 	      --out benchmarks/results/tokenize.json $(if $(QUICK),--quick)
 
-clean:
-	rm -rf $(OUTPUT) build .pytest_cache .ruff_cache
+clean: ## remove outputs and build files; training runs (OUTPUT/train) stay
+	@if [ -d $(OUTPUT) ]; then find $(OUTPUT) -mindepth 1 -maxdepth 1 ! -name train -exec rm -rf {} +; fi
+	rm -rf build .pytest_cache .ruff_cache
 
-distclean: clean
-	rm -rf $(VENV) data $(MODELS)
+clean-train: ## remove training runs: checkpoints, metrics, exports under OUTPUT/train
+	rm -rf $(OUTPUT)/train
+
+distclean: clean clean-train ## everything make made: also the virtualenv, the sample and the models
+	rm -rf $(OUTPUT) $(VENV) data $(MODELS)

@@ -870,7 +870,7 @@ def ensure_models() -> None:
     if not LID_MODEL.is_file():
         subprocess.run(["make", "models"], cwd=ROOT, check=True)
     if not (LM_DIR / f"{LANGUAGE}.cutoffs.json").is_file():
-        subprocess.run(["make", "lm", f"LANG={LANGUAGE}"], cwd=ROOT, check=True)
+        subprocess.run(["make", "lm", f"LM_LANG={LANGUAGE}"], cwd=ROOT, check=True)
     if not WIKIREF_MODEL.is_file():
         subprocess.run(["make", "wikiref"], cwd=ROOT, check=True)
 
@@ -929,7 +929,7 @@ def report(copies: int, runs: dict) -> dict:
         },
         "models": {
             "lid": "models/lid.176.ftz",
-            "lm": f"models/lm/{LANGUAGE}.sp.model + {LANGUAGE}.arpa.bin (make lm LANG=en)",
+            "lm": f"models/lm/{LANGUAGE}.sp.model + {LANGUAGE}.arpa.bin (make lm LM_LANG=en)",
             "wikiref": "models/wikiref.npz (make wikiref)",
         },
         "stages_one_core_in_process": s,

@@ -41,7 +41,7 @@ class PerplexityScorer:
         self.kenlm_model = Path(kenlm_model)
         for path in (self.sp_model, self.kenlm_model):
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: no such model (train one: make lm LANG=<lang>)")
+                raise FileNotFoundError(f"{path}: no such model (make lm LM_LANG=<lang>)")
         self._sp = sentencepiece.SentencePieceProcessor(model_file=str(self.sp_model))
         self._lm = kenlm.Model(str(self.kenlm_model))
 

@@ -292,7 +292,7 @@ def check_models(args) -> dict[str, Model]:
             url = files.join(args.lm_dir, name)
             models[name] = Model(url, card.get("files", {}).get(name, {}).get("sha256"))
             if not files.exists(url):
-                missing.append(f"{url} (make lm LANG={lang})")
+                missing.append(f"{url} (make lm LM_LANG={lang})")
     if args.wikiref_model:
         wikiref = str(args.wikiref_model)
         card = files.read_json(staging.with_suffix(wikiref, ".json")) or {}

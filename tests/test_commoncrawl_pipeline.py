@@ -46,7 +46,7 @@ def models(tmp_path_factory, sample) -> Path:
     """The en language model and cut-offs (`make lm`) and lid.176, in a directory of their own."""
     out = tmp_path_factory.mktemp("cc-models")
     proc = subprocess.run(
-        ["make", "--no-print-directory", "lm", "LANG=en", f"OUTPUT={out}", f"MODELS={out}"],
+        ["make", "--no-print-directory", "lm", "LM_LANG=en", f"OUTPUT={out}", f"MODELS={out}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -302,7 +302,7 @@ def test_models_input_and_output_on_a_bucket(models, sample, tmp_path, monkeypat
 
 
 def test_missing_models_are_named_with_the_command(sample, tmp_path):
-    with pytest.raises(SystemExit, match=r"make lm LANG=en"):
+    with pytest.raises(SystemExit, match=r"make lm LM_LANG=en"):
         commoncrawl.main(
             [
                 "--wet",

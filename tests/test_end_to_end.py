@@ -37,7 +37,7 @@ def _make(*args: str) -> str:
 def runs(tmp_path_factory, sample):
     out = tmp_path_factory.mktemp("e2e")
     wiki_log = _make("wikipedia", f"OUTPUT={out}", "WORKERS=2", "SHARDS=2")
-    lm_log = _make("lm", "LANG=en", f"OUTPUT={out}", f"MODELS={out}/models")
+    lm_log = _make("lm", "LM_LANG=en", f"OUTPUT={out}", f"MODELS={out}/models")
     return out, wiki_log, lm_log
 
 
