@@ -200,7 +200,7 @@ def _write_copy(
     directory: Path, copy: int, docs: list[tuple[int, dict]], form: dict[str, str]
 ) -> int:
     """Write one copy; returns the characters of its texts."""
-    from readers.warc import WarcWriter
+    from converters.warcwriter import WarcWriter
 
     writers: dict[int, WarcWriter] = {}
     chars = 0
