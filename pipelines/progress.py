@@ -25,7 +25,8 @@ class _Counts:
     """This process's counts, written to `<folder>/<pid>.json`."""
 
     def __init__(self, folder: str):
-        self.path = Path(folder) / f"{os.getpid()}.json"
+        self.folder, self.pid = folder, os.getpid()
+        self.path = Path(folder) / f"{self.pid}.json"
         self.values = {"read": 0, "done": 0, "total": 0}
         self.lock = threading.Lock()
         self.written = 0.0
@@ -53,11 +54,7 @@ def add(read: int = 0, done: int = 0, total: int = 0) -> None:
     folder = os.environ.get(ENV)
     if not folder:
         return
-    if (
-        _counts is None
-        or _counts.path.parent != Path(folder)
-        or _counts.path.stem != str(os.getpid())
-    ):
+    if _counts is None or _counts.folder != folder or _counts.pid != os.getpid():
         _counts = _Counts(folder)
     _counts.add(read, done, total, force=bool(done or total))
 
