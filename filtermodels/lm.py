@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import sentencepiece
 
-from core.files import file_sha256
+from core.files import file_sha256, write_atomically
 from core.spm import largest_vocab, sentencepiece_bytes, vocab_text
 from filters.text_normalizer import normalize_for_lm
 
@@ -258,8 +258,7 @@ def train(
             "files": files,
             "seconds": {step: round(s, 3) for step, s in seconds.items()},
         }
-        (tmp / "card.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp / "card.json", out / f"{lang}.json")
+        write_atomically(out / f"{lang}.json", (json.dumps(card, indent=1) + "\n").encode())
     return card
 
 

@@ -304,29 +304,17 @@ def check_models(args) -> dict[str, Model]:
     return models
 
 
-def upload_models(models: dict[str, Model], destination: str, dry_run: bool) -> dict[str, Model]:
-    """Local models and their cards → `destination`, laid out as the local models directory
-    (lid.176.ftz, lm/<lang>.*, wikiref.npz); remote ones stay where they are. A dry run only
-    names where they would go."""
-    uploads: dict[str, str] = {}
-    moved: dict[str, Model] = {}
+def model_layout(models: dict[str, Model]) -> dict[str, tuple[str, str | None]]:
+    """Each local model's place under an upload destination, laid out as the local models
+    directory (lid.176.ftz, lm/<lang>.*, wikiref.npz), and its model card (sent along)."""
+    layout: dict[str, tuple[str, str | None]] = {}
     for role, model in models.items():
-        if files.is_remote(model.url):
-            moved[role] = model
-            continue
         local = Path(model.url)
         folder = "" if role in ("lid", "wikiref") else "lm/"
-        uploads[folder + local.name] = model.url
-        moved[role] = Model(files.join(destination, folder + local.name), model.sha256)
         lang = role.split(".")[0]
         card = local.with_suffix(".json") if role == "wikiref" else local.parent / f"{lang}.json"
-        if role != "lid" and card.is_file():
-            uploads[folder + card.name] = str(card)
-    if dry_run:
-        log.info("dry run: the models are not uploaded to %s", destination)
-    else:
-        staging.publish(uploads, destination)
-    return moved
+        layout[role] = (folder + local.name, str(card) if role != "lid" else None)
+    return layout
 
 
 def _plots(out: str, models: dict[str, Model], histograms: dict) -> None:
@@ -393,7 +381,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     models = check_models(args)
     if args.upload_models_to:
-        models = upload_models(models, args.upload_models_to, launcher.is_dry_run(pipeline_options))
+        models = staging.upload_models(
+            models,
+            args.upload_models_to,
+            model_layout(models),
+            dry_run=launcher.is_dry_run(pipeline_options),
+        )
 
     def own_report(counted: dict, outputs: dict) -> dict:
         languages = counted.pop("languages", {})

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import tempfile
 import threading
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -127,6 +128,34 @@ def publish(uploads: dict[str, str | Path], destination: str) -> dict[str, str]:
         # After every file, so that an interrupted upload resumes where it stopped.
         files.write_json(listing, uploaded)
     return urls
+
+
+def upload_models(
+    models: dict[str, Model],
+    destination: str,
+    layout: dict[str, tuple[str, str | None]],
+    *,
+    dry_run: bool,
+) -> dict[str, Model]:
+    """Local models → `destination`/<their relative name in `layout`>, each with its card when
+    it has one there; remote models stay where they are. Returns the models as workers will read
+    them. A dry run only names where they would go."""
+    uploads: dict[str, str] = {}
+    moved: dict[str, Model] = {}
+    for role, model in models.items():
+        if files.is_remote(model.url):
+            moved[role] = model
+            continue
+        name, card = layout[role]
+        uploads[name] = model.url
+        moved[role] = Model(files.join(destination, name), model.sha256)
+        if card and Path(card).is_file():
+            uploads[str(PurePosixPath(name).with_name(Path(card).name))] = card
+    if dry_run:
+        logging.getLogger("staging").info("dry run: nothing is uploaded to %s", destination)
+    else:
+        publish(uploads, destination)
+    return moved
 
 
 def main(argv: list[str] | None = None) -> None:

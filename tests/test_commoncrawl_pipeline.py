@@ -255,7 +255,9 @@ def test_make_commoncrawl_on_dataflow_builds_the_job_offline(models, sample, tmp
         languages=["en"],
         wikiref_model=None,
     )
-    commoncrawl.upload_models(commoncrawl.check_models(args), "gs://demo-bucket/models", False)
+    local = commoncrawl.check_models(args)
+    layout = commoncrawl.model_layout(local)
+    staging.upload_models(local, "gs://demo-bucket/models", layout, dry_run=False)
     score.setup()
     assert sorted(gcs.opened) == sorted(m.url for m in score.load.args[0].values())
     assert len(list((tmp_path / "cache").iterdir())) == 4

@@ -28,7 +28,6 @@ import heapq
 import json
 import logging
 import math
-import os
 import re
 import shlex
 import sys
@@ -44,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sentencepiece
 
-from core.files import file_sha256
+from core.files import file_sha256, write_atomically
 from core.spm import largest_vocab, sentencepiece_bytes, vocab_text
 from mixtures.mixture import Mixture, MixtureError, load_mixture
 
@@ -363,11 +362,9 @@ def train(
             tmp / "sample.txt", vocab_size, allow_smaller_vocab, num_threads
         )
         seconds["train"] = time.perf_counter() - start
-        (tmp / "model").write_bytes(model)
-        (tmp / "vocab").write_text(vocab_text(model), encoding="utf-8")
         model_path = output / f"{name}.model"
-        os.replace(tmp / "model", model_path)
-        os.replace(tmp / "vocab", output / f"{name}.vocab")
+        write_atomically(model_path, model)
+        write_atomically(output / f"{name}.vocab", vocab_text(model).encode("utf-8"))
         drawn_total = sum(s.drawn_chars for s in shares)
         card = {
             "tokenizer": describe(model_path),
@@ -407,8 +404,7 @@ def train(
             "command": command,
             "seconds": {step: round(s, 3) for step, s in seconds.items()},
         }
-        (tmp / "card").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp / "card", output / f"{name}.json")
+        write_atomically(output / f"{name}.json", (json.dumps(card, indent=1) + "\n").encode())
     return card
 
 
