@@ -9,11 +9,19 @@ import resource
 from pathlib import Path
 
 
+def _cpu_model() -> str:
+    """The processor's name (/proc/cpuinfo's model name; platform's guess elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def machine(**extra: object) -> dict:
     """Cores, processor and Python, plus whatever versions the benchmark depends on."""
     return {
         "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_model(),
         "python": platform.python_version(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         **extra,

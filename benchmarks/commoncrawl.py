@@ -1,24 +1,8 @@
 """CommonCrawl (CCNet) benchmark: documents/s/core per stage and for the whole mine, against
 datatrove on the stages both have, and the memory peak of each configuration.
 
-Input. The bundled sample (data/sample/commoncrawl/wet, 4 WET files, ~2,243 pages) is too small
-to time, so it is replicated `--copies` times into new WET files. Plain copies would be wrong:
-line dedup is global, so every line of a copy would be a duplicate and every copy would vanish at
-dedup, leaving LID and perplexity nothing to do. Each copy k therefore perturbs every line in a
-way only the dedup hash can see: k is written in base 4 as extra spaces after the line's first
-space runs (the LM normaliser, fastText's tokeniser and the classifier's `split()` all collapse
-runs of spaces), and what does not fit, or a line with no space, gets combining marks
-U+0300–U+036F at its end (the LM normaliser drops them after NFD; the classifier's tokens skip
-them; fastText does see them, on those lines only). A line whose spaced form would share a dedup
-hash with another line ("a — b" normalises to "a  b", as copy 1 of "a b" does) gets marks only.
-So lines that share a hash in the sample share one within each copy, and no hash is shared
-between copies (both checked when the files are written): every copy deduplicates, scores and
-buckets like the sample. Perplexity and wiki_prob are unchanged; LID scores move on the marked
-lines, so a few LID decisions at the margin can differ (the JSON compares the counts left after
-each stage with `copies` times a one-copy run's). The texts grow by the extra spaces (reported).
-Pages under the 300-character minimum are written unchanged (they are dropped before dedup), so
-the minimum drops the same pages in every copy. Copies get their own URL fragment, record ids
-and block digests, so doc-digest dedup keeps them apart.
+Input: `--copies` perturbed copies of the bundled sample's WET files (benchmarks/crawl_replica.py
+says how they are made so that each copy deduplicates, scores and buckets like the sample).
 
 What is measured, all in one run on the same pages:
   stages, one core, in process (no Beam), wall and CPU seconds and docs/s:
@@ -78,8 +62,6 @@ import glob
 import json
 import os
 import pickle
-import platform
-import re
 import resource
 import subprocess
 import sys
@@ -93,13 +75,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import machine
+from benchmarks.crawl_replica import MIN_LENGTH, SAMPLE_WET, build_crawl
+
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_WET = ROOT / "data/sample/commoncrawl/wet"
 LID_MODEL = ROOT / "models/lid.176.ftz"
 LM_DIR = ROOT / "models/lm"
 WIKIREF_MODEL = ROOT / "models/wikiref.npz"
 LANGUAGE = "en"
-MIN_LENGTH = 300
 LID_THRESHOLD = 0.5
 LID_BATCH = 512
 KEEP_BUCKETS = ("head", "middle")
@@ -110,144 +93,6 @@ TARGET_DOCS_PER_SECOND_PER_CORE = 1000
 # RedPajama ran cc_net on one snapshot in 2-3 days on 64 cores (RedPajama-Data#35); a 2019-2023
 # snapshot holds about 3 billion pages: 3e9 / (64 * 2.5 * 86,400 s) ≈ 200 pages/s/core.
 CCNET_DOCS_PER_SECOND_PER_CORE = 200
-_SPACE_RUN = re.compile(r" +")
-_MARKS = 112  # U+0300..U+036F, combining diacritical marks (category Mn)
-
-
-# ---- the replicated crawl ----------------------------------------------------------------------
-
-
-def _marks(k: int) -> str:
-    out = []
-    while k:
-        out.append(chr(0x300 + k % _MARKS))
-        k //= _MARKS
-    return "".join(out)
-
-
-def perturb_line(line: str, copy: int) -> str:
-    """The stripped line, made unique to `copy` in a way only the dedup hash sees (copy 0: as is).
-
-    Base-4 digits of `copy` become 0-3 extra spaces after each of the first space runs; the rest
-    of the number, if any, becomes combining marks at the end. Only spaces are used, not tabs,
-    since the dedup normaliser deletes tabs (control characters).
-    """
-    text = line.strip()
-    if not text or copy == 0:
-        return text
-    out, start, k = [], 0, copy
-    for run in _SPACE_RUN.finditer(text):
-        if not k:
-            break
-        out += [text[start : run.end()], " " * (k % 4)]
-        start, k = run.end(), k // 4
-    out.append(text[start:])
-    return "".join(out) + _marks(k)
-
-
-def _sample_documents() -> Iterator[tuple[int, dict]]:
-    """(file index, wet_document) of every conversion record of the sample, in file order."""
-    from core.deadletter import DeadLetter
-    from readers.warc import iter_records
-    from readers.wet import wet_document
-
-    for i, path in enumerate(sorted(SAMPLE_WET.glob("*.warc.wet.gz"))):
-        for record in iter_records(str(path)):
-            if isinstance(record, DeadLetter):
-                raise SystemExit(f"{path}: the sample has a bad record: {record}")
-            doc = wet_document(record, path.name)
-            if doc is not None:
-                yield i, doc
-
-
-def line_forms(lines: set[str], copies: int) -> tuple[list[dict[str, str]], dict]:
-    """Each copy's form of every distinct stripped line, checked to deduplicate like the sample.
-
-    perturb_line's form, except where it would share a dedup hash with another copy's line or
-    another line of the sample ("a — b" normalises to "a  b", which copy 1 of "a b" also gives):
-    such a line gets combining marks only. So the map (copy, line's hash) → hash is one to one,
-    and lines with one hash in the sample share one hash within each copy (both are checked).
-    """
-    from filters.dedup import line_hash
-
-    original = {line: line_hash(line) for line in lines if line}
-    forms = [{line: perturb_line(line, k) for line in lines} for k in range(copies)]
-    marked = 0
-    for _ in range(2):
-        owners: dict[int, set[tuple[int, int]]] = {}
-        for k, form in enumerate(forms):
-            for line, h in original.items():
-                owners.setdefault(line_hash(form[line]), set()).add((k, h))
-        clashes = {pair for pairs in owners.values() if len(pairs) > 1 for pair in pairs}
-        if not clashes:
-            break
-        for k in range(1, copies):
-            for line, h in original.items():
-                if (k, h) in clashes:
-                    forms[k][line], marked = line + _marks(k), marked + 1
-    per_copy = {len({line_hash(forms[k][line]) for line in original}) for k in range(copies)}
-    sample = len(set(original.values()))
-    if clashes or per_copy != {sample} or len(owners) != copies * sample:
-        raise SystemExit(f"the copies do not deduplicate like the sample: {per_copy}, {sample}")
-    return forms, {
-        "distinct_line_hashes_per_copy": sample,
-        "distinct_line_hashes": len(owners),
-        "lines_marked_to_avoid_a_shared_hash": marked,
-    }
-
-
-def _write_copy(
-    directory: Path, copy: int, docs: list[tuple[int, dict]], form: dict[str, str]
-) -> int:
-    """Write one copy; returns the characters of its texts."""
-    from converters.warcwriter import WarcWriter
-
-    writers: dict[int, WarcWriter] = {}
-    chars = 0
-    for i, doc in docs:
-        if i not in writers:
-            name = f"CC-BENCH-{copy:03d}-{i:05d}.warc.wet.gz"
-            writers[i] = WarcWriter(str(directory / name))
-            writers[i].warcinfo(
-                {"software": "benchmarks/commoncrawl.py"}, date=doc["date_download"]
-            )
-        lines = [doc["title"], *doc["raw_content"].split("\n")]
-        if len(doc["raw_content"]) < MIN_LENGTH:  # dropped before dedup: its lines never count
-            text = "\n".join(line.strip() for line in lines) + "\n"
-        else:
-            text = "\n".join(form.get(line) or perturb_line(line, copy) for line in lines) + "\n"
-        chars += len(text)
-        url = doc["url"] if copy == 0 else f"{doc['url']}#bench-copy-{copy}"
-        languages = doc["identified_languages"]
-        writers[i].conversion(
-            url,
-            text,
-            date=doc["date_download"],
-            language=",".join(languages) if languages else None,
-        )
-    for writer in writers.values():
-        writer.close()
-    return chars
-
-
-def build_crawl(directory: Path, copies: int, limit: int | None = None) -> dict:
-    """`copies` perturbed copies of the sample's WET files (its first `limit` pages) under
-    `directory`, as many files per copy as the sample has."""
-    directory.mkdir(parents=True, exist_ok=True)
-    docs = list(_sample_documents())[:limit]
-    long_enough = (d["raw_content"] for _, d in docs if len(d["raw_content"]) >= MIN_LENGTH)
-    lines = {line for text in long_enough for line in text.split("\n")}
-    forms, check = line_forms(lines, copies)
-    chars = [_write_copy(directory, copy, docs, forms[copy]) for copy in range(copies)]
-    files = sorted(directory.glob("*.warc.wet.gz"))
-    return {
-        "files": len(files),
-        "bytes": sum(f.stat().st_size for f in files),
-        "sample_pages": len(docs),
-        "copies": copies,
-        "characters_vs_copies_of_the_sample": round(sum(chars) / (copies * chars[0]), 4),
-        **check,
-    }
 
 
 # ---- timing helpers ----------------------------------------------------------------------------
@@ -848,23 +693,6 @@ def _replica_check(stages: dict, beam: dict, copies: int, sample: dict | None) -
     return check
 
 
-def machine() -> dict:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or platform.machine(),
-    )
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def ensure_models() -> None:
     """Build what is missing with the project's own make targets (a few minutes each)."""
     if not LID_MODEL.is_file():
@@ -915,7 +743,7 @@ def report(copies: int, runs: dict) -> dict:
     headline = one["docs_per_second_per_core_without_startup"]
     return {
         "benchmark": "commoncrawl (CCNet) mine: docs/s/core per stage and end to end",
-        "machine": machine(),
+        "machine": machine(load_average_at_start=[round(x, 2) for x in os.getloadavg()]),
         "inputs": {
             "sample": "data/sample/commoncrawl/wet/*.warc.wet.gz",
             "replication": f"{copies} cop{'y' if copies == 1 else 'ies'}; copy k perturbs each "
