@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +58,49 @@ class Filter:
         return counts
 
 
-def apply(filters: Sequence[Filter], docs: Sequence[dict[str, Any]]):
-    """Run `docs` through `filters` in order: (kept documents, [(doc, filter, decision)] of the
-    dropped ones). What a pipeline stage does, without Beam."""
+class Applied(NamedTuple):
+    kept: list[dict[str, Any]]
+    dropped: list[tuple[dict[str, Any], Filter, Decision]]  # (document, filter, its decision)
+    failed: list[tuple[dict[str, Any], Filter, Exception]]  # (document, filter, what it raised)
+
+
+FAILED = "filter_error"  # the reason a document is dropped under when its filter raised
+
+
+def _decide(stage: Filter, docs: list[dict[str, Any]]) -> list[Decision]:
+    decisions = stage.decide_batch(docs)
+    if len(decisions) != len(docs):
+        raise ValueError(f"{stage.name}: {len(decisions)} decisions for {len(docs)} documents")
+    return decisions
+
+
+def apply(filters: Sequence[Filter], docs: Sequence[dict[str, Any]]) -> Applied:
+    """Run `docs` through `filters` in order, as a pipeline stage does, without Beam.
+
+    A filter that raises on a batch is asked again one document at a time, so that its bug or a
+    hostile document costs that document (in `failed`), not the batch, and never the run."""
     kept = list(docs)
-    dropped = []
+    dropped: list[tuple[dict[str, Any], Filter, Decision]] = []
+    failed: list[tuple[dict[str, Any], Filter, Exception]] = []
     for stage in filters:
         if not kept:
             break
-        decisions = stage.decide_batch(kept)
-        if len(decisions) != len(kept):
-            raise ValueError(f"{stage.name}: {len(decisions)} decisions for {len(kept)} documents")
-        survivors = []
-        for doc, decision in zip(kept, decisions, strict=True):
+        try:
+            decided = list(zip(kept, _decide(stage, kept), strict=True))
+        except Exception:
+            decided = []
+            for doc in kept:
+                try:
+                    decided.append((doc, _decide(stage, [doc])[0]))
+                except Exception as exc:
+                    failed.append((doc, stage, exc))
+        kept = []
+        for doc, decision in decided:
             if decision.keep:
-                survivors.append(doc)
+                kept.append(doc)
             else:
                 dropped.append((doc, stage, decision))
-        kept = survivors
-    return kept, dropped
+    return Applied(kept, dropped, failed)
 
 
 class MinLength(Filter):

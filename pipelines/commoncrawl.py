@@ -249,7 +249,8 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
                 >> WriteShards(f"{out}/documents/{name}", n, schema=DOCUMENT_SCHEMA)
             )
     dedup["hashes"] | "WriteHashes" >> WriteHashSet(f"{out}/hashes", n)
-    read.dead | "WriteDeadLetters" >> WriteShards(
+    dead = (read.dead, long_enough.dead, scored.dead) | "AllDeadLetters" >> beam.Flatten()
+    dead | "WriteDeadLetters" >> WriteShards(
         f"{out}/dead_letter",
         1,
         key="file",

@@ -19,7 +19,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
-from filters.base import Filter, apply
+from core.deadletter import DeadLetter
+from filters.base import FAILED, Filter, apply
 from pipelines import accounting
 
 Group = str | Callable[[dict[str, Any]], str] | None
@@ -62,22 +63,36 @@ class _ApplyFilters(beam.DoFn):
         return self.group if isinstance(self.group, str) else self.group(doc)
 
     def process(self, element):
-        kept, dropped = apply(self.filters, element if self.batched else [element])
-        for doc, stage, decision in dropped:
-            reason = decision.reason
-            accounting.count(self.namespace, self._group(doc, stage), f"dropped_{reason}")
-            if self.write_rejects:
-                reject = {k: doc.get(k) for k in self.reject_fields}
-                yield beam.pvalue.TaggedOutput("rejects", {**reject, "reason": reason})
+        applied = apply(self.filters, element if self.batched else [element])
+        for doc, stage, decision in applied.dropped:
+            yield from self._drop(doc, stage, decision.reason)
+        for doc, stage, exc in applied.failed:
+            yield from self._drop(doc, stage, FAILED)
+            dead = DeadLetter(
+                str(doc.get("file") or doc.get("id")),
+                0,
+                FAILED,
+                f"{type(exc).__name__}: {exc}",
+                True,
+                {"id": doc.get("id"), "stage": stage.name},
+            )
+            yield beam.pvalue.TaggedOutput("dead", dead.to_record())
         for stage in self.filters:
             for (group, name), n in stage.take_counts().items():
                 accounting.count(self.namespace, group, name, n)
-        yield from kept
+        yield from applied.kept
+
+    def _drop(self, doc: dict, stage: Filter, reason: str):
+        accounting.count(self.namespace, self._group(doc, stage), f"dropped_{reason}")
+        if self.write_rejects:
+            reject = {k: doc.get(k) for k in self.reject_fields}
+            yield beam.pvalue.TaggedOutput("rejects", {**reject, "reason": reason})
 
 
 class ApplyFilters(beam.PTransform):
-    """Documents (or, `batched`, lists of them) → the kept documents (main output) and, with
-    `write_rejects`, rejects: `reject_fields` of each dropped document and its `reason`.
+    """Documents (or, `batched`, lists of them) → the kept documents (main output); with
+    `write_rejects`, "rejects": `reject_fields` of each dropped document and its `reason`; and
+    "dead": a dead letter for each document a filter raised on (dropped as `filter_error`).
 
     `make()` returns the filters, in order; with `load`, `make(load())` does, `load` running
     once per worker process. `group`: where drops are counted (default: each filter's name).
@@ -98,4 +113,5 @@ class ApplyFilters(beam.PTransform):
         self.fn = _ApplyFilters(namespace, make, load, group, batched, write_rejects, reject_fields)
 
     def expand(self, documents):
-        return documents | beam.ParDo(self.fn).with_outputs("rejects", main="documents")
+        outputs = ("rejects", "dead")
+        return documents | beam.ParDo(self.fn).with_outputs(*outputs, main="documents")

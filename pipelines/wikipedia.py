@@ -231,7 +231,7 @@ class ReadArticles(beam.PTransform):
         texts = cleaned.articles | "NotEmpty" >> ApplyFilters(SOURCE, _text_filters, **by_page)
         return {
             "articles": texts.documents,
-            "dead": (read.dead, cleaned.dead) | "Dead" >> beam.Flatten(),
+            "dead": (read.dead, articles.dead, cleaned.dead, texts.dead) | "Dead" >> beam.Flatten(),
             "rejects": (articles.rejects, texts.rejects) | "Rejects" >> beam.Flatten(),
         }
 
@@ -341,7 +341,7 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
             f"{out}/dead_letter",
             1,
             key="file",
-            sort_key=lambda r: (r["file"], r["stream_offset"], r["offset"], r["reason"]),
+            sort_key=lambda r: (r["file"], r.get("stream_offset") or 0, r["offset"], r["reason"]),
             fmt="jsonl",
         )
     )

@@ -166,6 +166,34 @@ def test_broken_wet_files_never_stop_the_run(models, sample, tmp_path):
     assert totals["dropped_too_large"] == 1 and totals["dropped_invalid_utf8"] == 1
 
 
+def test_a_scorer_that_raises_costs_one_page(models, sample, tmp_path, monkeypatch):
+    from filters.perplexity import PerplexityScorer
+
+    real_score = PerplexityScorer.score
+
+    def score(self, text):
+        if "asyncio" in text:
+            raise MemoryError("KenLM gave up")
+        return real_score(self, text)
+
+    monkeypatch.setattr(PerplexityScorer, "score", score)
+    wet = [str(p) for p in sorted((sample / "commoncrawl/wet").glob("*.warc.wet.gz"))]
+    report = _run(models, wet, tmp_path / "out", "--write_rejects")
+    assert report["invariant"]["holds"]
+    failed = report["by_stage"]["perplexity"]["dropped_filter_error"]
+    dead = [json.loads(x) for f in (tmp_path / "out/dead_letter").glob("*.jsonl") for x in f.open()]
+    assert len(dead) == failed >= 1
+    assert {(d["stage"], d["reason"], d["error"]) for d in dead} == {
+        ("perplexity", "filter_error", "MemoryError: KenLM gave up")
+    }
+    rejected = [
+        json.loads(x) for f in (tmp_path / "out/rejected").glob("*.jsonl") for x in f.open()
+    ]
+    assert sorted(d["id"] for d in dead) == sorted(
+        r["id"] for r in rejected if r["reason"] == "filter_error"
+    )
+
+
 def _bucket(tmp_path: Path, sample: Path, monkeypatch) -> LocalBucket:
     """gs://demo-bucket/wet/ holding the sample's WET files; workers' model copies in tmp."""
     gcs = serve_gs(tmp_path / "gcs", monkeypatch)

@@ -48,7 +48,8 @@ def _fresh():
 
 
 def test_apply_runs_filters_in_order_and_names_each_drop():
-    kept, dropped = apply([MinLength(1), Vowel(), Tag()], _fresh())
+    kept, dropped, failed = apply([MinLength(1), Vowel(), Tag()], _fresh())
+    assert failed == []
     assert [d["id"] for d in kept] == ["1", "5"]
     assert all(d["tagged"] for d in kept)
     assert [(d["id"], f.name, dec.reason) for d, f, dec in dropped] == [
@@ -72,10 +73,70 @@ def test_min_length_reason_and_a_filter_that_miscounts():
         name = "broken"
 
         def decide_batch(self, docs):
-            return [KEEP]
+            return []
 
-    with pytest.raises(ValueError, match="broken: 1 decisions for 2 documents"):
-        apply([Broken()], _fresh()[:2])
+    kept, dropped, failed = apply([Broken()], _fresh()[:2])
+    assert (kept, dropped) == ([], [])
+    assert [str(e) for _, _, e in failed] == ["broken: 0 decisions for 1 documents"] * 2
+
+
+class Fragile(Filter):
+    """A batch filter with a bug that one document triggers."""
+
+    name = "fragile"
+
+    def decide_batch(self, docs):
+        if any("x" in d["text"] for d in docs):
+            raise RuntimeError("boom")
+        return [KEEP for _ in docs]
+
+
+def test_a_filter_that_raises_costs_the_document_not_the_batch():
+    kept, dropped, failed = apply([Fragile(), MinLength(4)], _fresh())
+    assert [d["id"] for d in kept] == ["1", "2"]  # the batch was retried one by one
+    assert [(d["id"], f.name, r.reason) for d, f, r in dropped] == [
+        ("3", "length", "too_short"),
+        ("5", "length", "too_short"),
+    ]
+    assert [(d["id"], f.name, str(e)) for d, f, e in failed] == [("4", "fragile", "boom")]
+
+
+def test_apply_filters_dead_letters_a_document_its_filter_raised_on():
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        out = (
+            pipeline
+            | beam.Create(_fresh())
+            | beam.BatchElements(min_batch_size=5, max_batch_size=5)
+            | ApplyFilters("test_fragile", _fragile, batched=True, write_rejects=True)
+        )
+        assert_that(out.documents | beam.Map(lambda d: d["id"]), equal_to(["1", "2", "3", "5"]))
+        assert_that(
+            out.dead,
+            equal_to(
+                [
+                    {
+                        "file": "4",
+                        "offset": 0,
+                        "id": "4",
+                        "stage": "fragile",
+                        "reason": "filter_error",
+                        "error": "RuntimeError: boom",
+                    }
+                ]
+            ),
+            label="dead",
+        )
+        assert_that(
+            out.rejects,
+            equal_to([{"id": "4", "url": "u4", "reason": "filter_error"}]),
+            label="rejects",
+        )
+    counted = accounting.counters(pipeline.result, "test_fragile")
+    assert counted == {"fragile": {"dropped_filter_error": 1}}
+
+
+def _fragile():
+    return [Fragile()]
 
 
 def _filters():
