@@ -189,10 +189,11 @@ def _keep_first(element, write_rejects: bool):
     yield document(doc)
 
 
-def write_histograms(counted: dict[str, dict[str, int]], path: str) -> dict:
-    """The perplexity histogram counters (`histogram/<lang>/<bin>`) as a JSON file."""
+def write_histograms(counts: dict[str, int], path: str) -> dict:
+    """The perplexity histogram's counters (`histogram/<lang>/<bin>`, as {"<lang>/<bin>": n})
+    as a JSON file."""
     table: dict[str, dict[str, int]] = {}
-    for name, n in counted.get("histogram", {}).items():
+    for name, n in counts.items():
         lang, _, low = name.partition("/")
         table.setdefault(lang, {})[low] = n
     body = {"bin": HISTOGRAM_BIN, "languages": table}
@@ -392,8 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
     def own_report(counted: dict, outputs: dict) -> dict:
         languages = counted.pop("languages", {})
         histograms = write_histograms(
-            {"histogram": counted.pop("histogram", {})},
-            files.join(args.output, "perplexity_histograms.json"),
+            counted.pop("histogram", {}), files.join(args.output, "perplexity_histograms.json")
         )
         _plots(args.output, models, histograms)
         return {
