@@ -1,5 +1,6 @@
-"""Pure text-processing units: no Beam, no I/O beyond loading a model file.
+"""Pure decisions on documents: no Beam, no I/O beyond loading a model file.
 
-Each unit takes a document (or text) and returns scores and a keep/drop `Decision` with a reason,
-so it can be unit-tested and benchmarked on its own and wired into any pipeline.
+A `filters.base.Filter` has a name (its stage in the report) and returns a keep / drop `Decision`
+with a reason for a document or a batch; normalisers, hashes and cleaners sit beside them. Each
+is unit-tested and benchmarked on plain lists and wired into pipelines by `ApplyFilters`.
 """
