@@ -10,6 +10,8 @@ checks read = kept + Σ dropped, writes report.json and prints the summary. A dr
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,8 +38,8 @@ class Job:
     `groups_key` names the report's per-group counts (by_stage, by_language, by_source); with
     `stages`, those groups come in that order and the closing table lists stage by stage.
     `report` returns the pipeline's own report fields and may take groups out of `counted`
-    (counters that are not documents, such as the languages seen). `after` runs once the
-    pipeline has finished, before the report is read (plots from its outputs).
+    (counters that are not documents, such as the languages seen) and write the run's last
+    files (plots).
     """
 
     name: str
@@ -57,7 +59,6 @@ class Job:
         lambda counted, outputs: {}
     )
     notes: Callable[[dict[str, Any]], list[str]] = lambda report: []
-    after: Callable[[], None] = lambda: None
     dry_run: Mapping[str, Any] = field(default_factory=dict)
     clear: Sequence[str] | None = None  # folders whose manifests go first (None: all of output)
     named_source: bool = True  # the report carries "source": name
@@ -112,15 +113,10 @@ def launch(
         logging.getLogger(job.name).info("dry run: the job graph was built and not submitted")
         submitted = getattr(result, "job", None)  # what a Dataflow dry run would have sent
         return {"dry_run": True, **job.dry_run, **({"job": submitted} if submitted else {})}
-    if is_local(runner):
-        total = len(job.inputs) if job.total_items is None else job.total_items
-        with Display(job.name, job.unit, total):
-            result = pipeline.run()
-            result.wait_until_finish()
-    else:
+    total = len(job.inputs) if job.total_items is None else job.total_items
+    with Display(job.name, job.unit, total) if is_local(runner) else contextlib.nullcontext():
         result = pipeline.run()
         result.wait_until_finish()
-    job.after()
     wall = time.time() - started
     return report(job, result, parameters, runner, beam_args, wall)
 
@@ -148,9 +144,14 @@ def report(job: Job, result, parameters: dict, runner: str, beam_args: list[str]
     }
     body[job.rate] = round(job.rate_of(total, body) / wall, 1) if wall else None
     title = f"{job.name}: {job.output}"
-    shown = {k: v for k, v in {**outputs, **body["outputs"]}.items() if k in body["outputs"]}
     if job.stages is not None:
-        accounting.print_stages(title, counted, shown, job.notes(body))
+        accounting.print_stages(title, counted, body["outputs"], job.notes(body))
     else:
-        accounting.print_summary(title, counted, shown, job.notes(body))
+        accounting.print_summary(title, counted, body["outputs"], job.notes(body))
     return accounting.finish(job.output, body)
+
+
+def run_module(name: str) -> None:
+    """`python -m <name>`: call the imported module's `main`, not `__main__`'s, so that Beam
+    pickles the module's classes under a name worker processes can import."""
+    importlib.import_module(name).main()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -72,11 +73,9 @@ class Display:
         self._last_print = 0.0
 
     def __enter__(self) -> Display:
-        import tempfile
-
         self.folder = tempfile.mkdtemp(prefix="llama-corpus-progress-")
         os.environ[ENV] = self.folder
-        self._started = time.monotonic()
+        self._started = self._last_print = time.monotonic()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
