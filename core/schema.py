@@ -44,6 +44,25 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
         ("page_id", pa.int64()),
         ("revision_id", pa.int64()),
     ),
+    "c4": (
+        ("timestamp", pa.timestamp("s", tz="UTC")),  # the crawl's WARC-Date
+        ("split", pa.string()),  # train or validation (md5 of the normalised URL)
+        ("cc_segment", pa.string()),  # built from WET: the file; published C4: null
+        ("digest", pa.string()),  # built from WET: WARC-Block-Digest; published C4: null
+    ),
+    "github": (
+        ("repo_name", pa.string()),
+        ("path", pa.string()),
+        ("license", pa.string()),  # SPDX id (or expression) of the repository's licence
+        ("language", pa.string()),  # from the file extension
+        ("size", pa.int64()),  # bytes of the raw file
+        ("content_hash", pa.string()),  # md5 of the raw bytes, the exact-dedup key
+        ("line_count", pa.int64()),
+        ("max_line_length", pa.int64()),
+        ("avg_line_length", pa.float64()),
+        ("alnum_prop", pa.float64()),
+        ("alpha_per_token", pa.float64()),
+    ),
 }
 
 

@@ -37,7 +37,6 @@ from pathlib import Path
 import apache_beam as beam
 
 from core import files
-from core.deadletter import DeadLetter
 from core.files import write_atomically
 from core.schema import document_schema
 from filtermodels.cutoffs import plot
@@ -47,14 +46,15 @@ from filters.buckets import BUCKETS, Cutoffs
 from filters.langid import LanguageFilter, LanguageIdentifier
 from filters.perplexity import HISTOGRAM_BIN, PerplexityFilter, PerplexityScorer
 from filters.wikiref import WikirefClassifier, WikirefFilter
-from pipelines import accounting, launcher, options, progress, staging
+from pipelines import accounting, launcher, options, staging
 from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
 from pipelines.shards import WriteShards
-from pipelines.stages import ApplyFilters
+from pipelines.stages import ApplyFilters, FirstBy
 from pipelines.staging import Model
+from pipelines.wetread import ReadWet
 from readers.http import http_blocks
-from readers.warc import DEFAULT_MAX_RECORD_BYTES, dead_letter, iter_records
-from readers.wet import document_id, segment_name, wet_document
+from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord
+from readers.wet import document_id, wet_document
 
 SOURCE = "commoncrawl"
 log = logging.getLogger(SOURCE)
@@ -64,40 +64,11 @@ STAGES = ("read", "dedup", "lid", "perplexity", "wikiref", "docdedup")  # report
 _READER_ONLY = ("raw_content", "warc_record_id", "identified_languages")  # not written as is
 
 
-class ReadWet(beam.DoFn):
-    """A WET file → its documents; dead letters accounted for."""
-
-    def __init__(self, max_record_bytes: int):
-        self.max_record_bytes = max_record_bytes
-
-    def process(self, path: str):
-        try:
-            yield from self._read(path)
-        except OSError as exc:  # a file that cannot be fetched after every retry, or opened
-            accounting.count(SOURCE, "read", "input_errors")
-            error = f"{type(exc).__name__}: {exc}"
-            yield beam.pvalue.TaggedOutput(
-                "dead", dead_letter(path, 0, 0, "unreadable_file", error).to_record()
-            )
-        progress.add(done=1)
-
-    def _read(self, path: str):
-        segment = segment_name(path)
-        for record in iter_records(path, max_record_bytes=self.max_record_bytes):
-            if isinstance(record, DeadLetter):
-                if record.document:
-                    accounting.count(SOURCE, "read", "read")
-                    accounting.count(SOURCE, "read", f"dropped_{record.reason}")
-                else:
-                    accounting.count(SOURCE, "read", "input_errors")
-                yield beam.pvalue.TaggedOutput("dead", record.to_record())
-                continue
-            doc = wet_document(record, segment)
-            if doc is None:
-                continue  # warcinfo and other non-document records
-            accounting.count(SOURCE, "read", "read")
-            doc["id"] = document_id(segment, doc["warc_record_id"])
-            yield doc
+def _wet_document(record: WarcRecord, segment: str) -> dict | None:
+    doc = wet_document(record, segment)
+    if doc is not None:
+        doc["id"] = document_id(segment, doc["warc_record_id"])
+    return doc
 
 
 def _reject(doc: dict, reason: str) -> dict:
@@ -143,30 +114,8 @@ def _score_filters(keep_buckets: frozenset[str], models: _Models) -> list[Filter
     return filters
 
 
-class FirstByOrder(beam.CombineFn):
-    """Exact duplicates (one WET digest): the document first by (cc_segment, id), and a count."""
-
-    def create_accumulator(self):
-        return None, 0
-
-    def add_input(self, acc, doc):
-        best, n = acc
-        if best is None or (doc["cc_segment"], doc["id"]) < (best["cc_segment"], best["id"]):
-            best = doc
-        return best, n + 1
-
-    def merge_accumulators(self, accumulators):
-        best, total = None, 0
-        for doc, n in accumulators:
-            total += n
-            if doc is not None and (
-                best is None or (doc["cc_segment"], doc["id"]) < (best["cc_segment"], best["id"])
-            ):
-                best = doc
-        return best, total
-
-    def extract_output(self, acc):
-        return acc
+def _order(doc: dict) -> tuple[str, str]:
+    return doc["cc_segment"], doc["id"]
 
 
 def document(doc: dict) -> dict:
@@ -208,7 +157,9 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
         | "WetFiles" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadWet"
-        >> beam.ParDo(ReadWet(args.max_record_bytes)).with_outputs("dead", main="documents")
+        >> beam.ParDo(ReadWet(SOURCE, _wet_document, args.max_record_bytes)).with_outputs(
+            "dead", main="documents"
+        )
     )
     long_enough = read.documents | "TooShort" >> ApplyFilters(
         SOURCE, partial(_length_filters, args.min_length), group="read", write_rejects=rejects
@@ -234,7 +185,7 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
     kept = (
         scored.documents
         | "KeyByDigest" >> beam.Map(lambda d: (d["digest"] or d["id"], d))
-        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstByOrder())
+        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order))
         | "KeepFirst" >> beam.ParDo(_keep_first, rejects).with_outputs("rejects", main="documents")
     )
     for lang in args.languages:

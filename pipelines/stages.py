@@ -1,4 +1,5 @@
-"""`ApplyFilters`: the one Beam transform that runs filters (filters.base.Filter) over documents.
+"""`ApplyFilters`: the one Beam transform that runs filters (filters.base.Filter) over documents;
+`FirstBy`: the one rule that picks among exact duplicates.
 
 Each drop is counted as `dropped_<reason>` under its stage (the filter's name, or the group the
 pipeline asks for, such as a language), and with `write_rejects` the dropped document's id and
@@ -115,3 +116,30 @@ class ApplyFilters(beam.PTransform):
     def expand(self, documents):
         outputs = ("rejects", "dead")
         return documents | beam.ParDo(self.fn).with_outputs(*outputs, main="documents")
+
+
+class FirstBy(beam.CombineFn):
+    """Exact duplicates (one key): the document first by `order(doc)`, and how many there were.
+
+    The winner does not depend on the order documents arrive in, so reruns and runners agree."""
+
+    def __init__(self, order: Callable[[dict[str, Any]], Any]):
+        self.order = order
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, doc):
+        best, n = acc
+        return (doc if best is None or self.order(doc) < self.order(best) else best), n + 1
+
+    def merge_accumulators(self, accumulators):
+        best, total = None, 0
+        for doc, n in accumulators:
+            total += n
+            if doc is not None and (best is None or self.order(doc) < self.order(best)):
+                best = doc
+        return best, total
+
+    def extract_output(self, acc):
+        return acc
