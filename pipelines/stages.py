@@ -15,6 +15,7 @@ has its own filter objects, hence its own counts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import apache_beam as beam
@@ -25,6 +26,15 @@ from filters.base import FAILED, Filter, apply
 from pipelines import accounting
 
 Group = str | Callable[[dict[str, Any]], str] | None
+
+
+def _instances(classes: tuple[type[Filter], ...]) -> list[Filter]:
+    return [cls() for cls in classes]
+
+
+def each(*classes: type[Filter]) -> Callable[[], list[Filter]]:
+    """`make` for filters built without arguments: one of each class per DoFn instance."""
+    return partial(_instances, classes)
 
 
 class _Loaded:

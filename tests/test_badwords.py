@@ -20,6 +20,7 @@ from filtermodels.badwords import (
     words_bytes,
     words_from_tarball,
 )
+from readers.registry import RegistryError
 
 
 def make_tarball(members: dict[str, bytes], link: str | None = None) -> bytes:
@@ -106,7 +107,7 @@ def test_download_is_bounded(tmp_path):
     path = tmp_path / "big.tgz"
     path.write_bytes(b"x" * 100)
     assert download(path.as_uri(), max_bytes=100) == b"x" * 100
-    with pytest.raises(BadWordsError, match="more than 99 bytes"):
+    with pytest.raises(RegistryError, match="more than 99 bytes"):
         download(path.as_uri(), max_bytes=99)
 
 

@@ -27,7 +27,7 @@ from filters.c4 import (
     split_of,
     text_md5,
 )
-from filters.sentences import sentences
+from filters.sentences import count_sentences, sentences
 
 MODEL = ROOT / "models" / "lid.176.ftz"
 
@@ -380,3 +380,24 @@ def test_sample_pages_through_parse_length_and_clean():
         lines = doc["text"].split("\n")
         assert all(line == line.strip() and len(line.split()) >= 5 for line in lines)
         assert all(line.endswith((".", "?", "!", '"')) and "{" not in line for line in lines)
+
+
+def test_count_sentences_skips_punkt_only_where_punkt_would_say_one():
+    for text, n in [
+        ("", 0),
+        ("One plain sentence with its end mark.", 1),
+        ('He said "that is all."', 1),
+        ("Wow!!", 2),  # two end marks: Punkt decides
+        ('Write "Done.".', 2),
+        ("Dr. Smith went home", 1),
+        ("No end mark at all", 1),
+        ("It costs $3.50 in the U.S. today. Really?", 2),
+    ]:
+        assert count_sentences(text) == len(sentences(text)) == n, text
+    from readers.warc import WarcRecord, iter_records
+
+    path = SAMPLE / "commoncrawl" / "wet" / "CC-SAMPLE-00000.warc.wet.gz"
+    records = [r for r in iter_records(str(path)) if isinstance(r, WarcRecord)]
+    lines = [line for r in records for line in r.body.decode("utf-8").split("\n")]
+    assert len(lines) > 10_000
+    assert [x for x in lines if count_sentences(x) != len(sentences(x))] == []

@@ -168,7 +168,7 @@ def test_published_c4_is_reformatted_unfiltered(tmp_path):
     (valid,) = _documents(out, "validation")
     assert valid["split"] == "validation" and valid["id"] == "c4/c4-validation.00000-of-00002/1"
     (dead,) = _dead(out)
-    assert dead["reason"] == "unreadable_file" and dead["file"].endswith("00001-of-00002.json.gz")
+    assert dead["reason"] == "truncated" and dead["file"].endswith("00001-of-00002.json.gz")
     assert report["totals"]["input_errors"] == 1
 
 

@@ -33,9 +33,9 @@ def test_objects_and_dead_letters_in_order(tmp_path):
     got = list(read_jsonl(path))
     assert got[0] == (1, {"a": 1})
     assert [(d.reason, d.line, d.offset) for d in got[1:4]] == [
-        ("bad_json", 3, 10),
-        ("bad_json", 4, 20),
-        ("invalid_utf8", 5, 27),
+        ("bad_json", 3, 2),
+        ("bad_json", 4, 3),
+        ("invalid_utf8", 5, 4),
     ]
     assert all(d.document for d in got[1:4])
     assert got[4] == (6, {"a": 2})
@@ -67,7 +67,7 @@ def test_a_truncated_gzip_keeps_what_was_read(tmp_path):
     *records, dead = got
     assert [n for n, _ in records] == list(range(1, len(records) + 1))
     assert 0 < len(records) < 2000
-    assert dead.reason == "unreadable_file" and not dead.document
+    assert dead.reason == "truncated" and not dead.document
     assert dead.after_line == len(records)
 
 

@@ -1,0 +1,302 @@
+"""The GitHub pipeline (docs/recipe/github.md): source files of permissively licensed
+repositories → deduplicated, cleaned, filtered code documents.
+
+    python -m pipelines.github --input 'export/*.jsonl.gz' --output out/github \\
+        --direct_num_workers=2 --direct_running_mode=multi_processing
+
+Inputs (--kind, guessed by default): the BigQuery `github_repos` export (JSON lines or Parquet:
+repo_name, path, content, license), The Stack-style Parquet (content, max_stars_repo_name,
+max_stars_repo_path, max_stars_repo_licenses, ...), or local repository trees whose licence is
+detected from their LICENSE/COPYING file. Stages, each drop counted under its reason
+(report.json: read = kept + dropped):
+  read     files decoded as UTF-8; binary, invalid UTF-8 and oversized files are dead letters
+  license  MIT, BSD and Apache only
+  path     RedPajama's extension whitelist; licence files and certificates skipped
+  dedup    exact duplicates by md5 of the raw content, over the whole run: the first by
+           (repo, path, input) is kept
+  header   licence/copyright headers removed (shebangs, encoding lines, #include/#define kept);
+           files that were nothing else dropped
+  quality  longest line > 1,000, mean line > 100, alphanumeric fraction < 0.25, alphabetic
+           characters per token < 1.5, empty
+Outputs under --output: documents/, dead_letter/, rejected/ (--write_rejects), report.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from functools import partial
+
+import apache_beam as beam
+
+from core import files
+from core.deadletter import DeadLetter
+from core.schema import document_schema
+from filtermodels.lid import NEOX
+from filters.base import Filter
+from filters.code import CodeFilter, HeaderFilter, PathFilter, neox_counter
+from filters.licenses import LicenseFilter, spdx_of
+from pipelines import accounting, launcher, options, progress, staging
+from pipelines.shards import WriteShards
+from pipelines.stages import ApplyFilters, FirstBy, each
+from pipelines.staging import Model
+from readers.github import (
+    DEFAULT_MAX_FILE_BYTES,
+    KINDS,
+    CodeFile,
+    detect_kind,
+    read_code,
+    read_repository,
+    repositories,
+)
+
+SOURCE = "github"
+log = logging.getLogger(SOURCE)
+
+DOCUMENT_SCHEMA = document_schema(SOURCE)
+STAGES = ("read", "license", "path", "dedup", "header", "quality", "written")
+# Counters that are not documents: kept files per language, licence headers removed.
+LANGUAGE_GROUP, HEADER_GROUP = "languages", "headers"
+
+
+class ReadCode(beam.DoFn):
+    """A work item (an input file, or one repository of a tree) → its source files as
+    documents; dead letters accounted for. An input that cannot be opened is one dead letter."""
+
+    def __init__(self, max_file_bytes: int):
+        self.max_file_bytes = max_file_bytes
+
+    def process(self, work: tuple[str, str, str]):
+        kind, path, name = work
+        try:
+            if kind == "repository":
+                items = read_repository(name, path, self.max_file_bytes)
+            else:
+                items = read_code(path, kind, self.max_file_bytes)
+            for item in items:
+                yield from self._emit(item)
+        except OSError as exc:
+            accounting.count(SOURCE, "read", "input_errors")
+            error = f"{type(exc).__name__}: {exc}"
+            dead = DeadLetter(path, 0, "unreadable_file", error)
+            yield beam.pvalue.TaggedOutput("dead", dead.to_record())
+        progress.add(done=1)
+
+    def _emit(self, item: CodeFile | DeadLetter):
+        if isinstance(item, DeadLetter):
+            if item.document:
+                accounting.count(SOURCE, "read", "read")
+                accounting.count(SOURCE, "read", f"dropped_{item.reason}")
+            else:
+                accounting.count(SOURCE, "read", "input_errors")
+            yield beam.pvalue.TaggedOutput("dead", item.to_record())
+            return
+        accounting.count(SOURCE, "read", "read")
+        yield {
+            "id": f"{SOURCE}/{item.repo_name}/{item.path}",
+            "repo_name": item.repo_name,
+            "path": item.path,
+            "content": item.text,
+            "license": item.license,
+            "size": item.size,
+            "content_hash": item.content_md5,
+            "input": item.source_file,
+        }
+
+
+def _load_counter(tokenizer: Model) -> Callable[[str], int]:
+    """GPT-NeoX's token counter, once per worker process (copied to local disk when remote)."""
+    return neox_counter(staging.local_copy(tokenizer.url, tokenizer.sha256))
+
+
+def _quality_filters(count_tokens: Callable[[str], int]) -> list[Filter]:
+    return [CodeFilter(count_tokens)]
+
+
+def license_text(license: str | list[str] | None) -> str | None:
+    """The licence column: an SPDX id (or the input's expression) for one licence; for several
+    (a repository's list, all permissive once kept), all of them, as an AND expression."""
+    if isinstance(license, str):
+        return spdx_of(license) or license
+    if license:
+        return " AND ".join(sorted({spdx_of(x) or x for x in license}))
+    return None
+
+
+def _order(doc: dict) -> tuple[str, str, str]:
+    return doc["repo_name"], doc["path"], doc["input"]
+
+
+def _keep_first(element, write_rejects: bool):
+    _, (doc, copies) = element
+    if copies > 1:
+        accounting.count(SOURCE, "dedup", "dropped_duplicate", copies - 1)
+        if write_rejects:
+            reject = {"id": doc["id"], "url": None, "reason": "duplicate", "kept": doc["id"]}
+            for _ in range(copies - 1):
+                yield beam.pvalue.TaggedOutput("rejects", reject)
+    yield doc
+
+
+def document(doc: dict) -> dict:
+    """The written document (checked against the schema by the writer)."""
+    accounting.count(SOURCE, "written", "kept")
+    accounting.count(SOURCE, LANGUAGE_GROUP, doc["language"] or "unknown")
+    return {
+        "id": doc["id"],
+        "text": doc["text"],
+        "source": SOURCE,
+        "url": f"https://github.com/{doc['repo_name']}/blob/HEAD/{doc['path']}",
+        "title": None,
+        **{name: doc[name] for name in DOCUMENT_SCHEMA.names[5:]},
+        "license": license_text(doc["license"]),
+    }
+
+
+def work_items(paths: list[str], kind: str) -> list[tuple[str, str, str]]:
+    """(kind, path, repository name) per work item: an input file, or one repository of a
+    tree, so that workers share a large tree. A path of unknown kind stops the run here."""
+    items = []
+    for path in paths:
+        try:
+            found = detect_kind(path) if kind == "auto" else kind
+        except ValueError as exc:
+            raise SystemExit(f"{exc} (--kind {'|'.join(KINDS)})") from None
+        if found == "tree":
+            items.extend(("repository", d, name) for name, d in repositories(path))
+        else:
+            items.append((found, path, ""))
+    return items
+
+
+def build(
+    pipeline: beam.Pipeline, items: list[tuple[str, str, str]], args, tokenizer: Model
+) -> None:
+    out, rejects = args.output, args.write_rejects
+    stage = partial(ApplyFilters, SOURCE, write_rejects=rejects)
+    read = (
+        pipeline
+        | "Inputs" >> beam.Create(items)
+        | "Spread" >> beam.Reshuffle()
+        | "ReadCode"
+        >> beam.ParDo(ReadCode(args.max_file_bytes)).with_outputs("dead", main="documents")
+    )
+    licensed = read.documents | "License" >> stage(each(LicenseFilter))
+    wanted = licensed.documents | "Path" >> stage(each(PathFilter))
+    unique = (
+        wanted.documents
+        | "KeyByContent" >> beam.Map(lambda doc: (doc["content_hash"], doc))
+        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order))
+        | "KeepFirst" >> beam.ParDo(_keep_first, rejects).with_outputs("rejects", main="documents")
+    )
+    cleaned = unique.documents | "Header" >> stage(each(HeaderFilter))
+    load = partial(_load_counter, tokenizer)
+    good = cleaned.documents | "Quality" >> stage(_quality_filters, load=load)
+    (
+        good.documents
+        | "Document" >> beam.Map(document)
+        | "Write" >> WriteShards(f"{out}/documents", args.num_shards, schema=DOCUMENT_SCHEMA)
+    )
+    stages = (licensed, wanted, cleaned, good)
+    dead = (read.dead, *(s.dead for s in stages)) | "AllDeadLetters" >> beam.Flatten()
+    dead | "WriteDeadLetters" >> WriteShards(
+        f"{out}/dead_letter",
+        1,
+        key="file",
+        sort_key=lambda r: (r["file"], r["offset"], r["reason"]),
+        fmt="jsonl",
+    )
+    if rejects:
+        (
+            (unique.rejects, *(s.rejects for s in stages))
+            | "AllRejects" >> beam.Flatten()
+            | "WriteRejects"
+            >> WriteShards(
+                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
+            )
+        )
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Local directories (repository trees) as they are; files and globs, local or remote,
+    expanded."""
+    trees = [p for p in patterns if not files.is_remote(p) and os.path.isdir(p)]
+    rest = [p for p in patterns if p not in trees]
+    return sorted(trees) + (options.expand(rest, "input") if rest else [])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = options.parser(__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        help="BigQuery exports (.jsonl[.gz], .parquet), The Stack Parquet files, or "
+        "directories of repositories (local, gs://; globs)",
+    )
+    parser.add_argument("--kind", choices=("auto", *KINDS), default="auto", help="input format")
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument(
+        "--max_file_bytes",
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="larger files are dead letters (BigQuery's github_repos holds files up to 1 MB)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        default=f"models/{NEOX['name']}",
+        help="tokenizer.json of the alphabetic-characters-per-token rule: GPT-NeoX-20B's, as "
+        "RedPajama (make models)",
+    )
+    parser.add_argument("--num_shards", type=int, default=4, help="shards of documents/")
+    parser.add_argument("--write_rejects", action="store_true", help="write dropped files")
+    args, beam_args = parser.parse_known_args(argv)
+    launcher.setup_logging()
+    pipeline_options = options.beam_options(beam_args)
+    paths = expand_inputs(args.input)
+    items = work_items(paths, args.kind)
+    tokenizer = Model(
+        args.tokenizer, NEOX["sha256"] if args.tokenizer.endswith(NEOX["name"]) else None
+    )
+    if not files.exists(tokenizer.url):
+        raise SystemExit(f"missing: {tokenizer.url} (make models)")
+
+    def own_report(counted: dict, outputs: dict) -> dict:
+        languages = counted.pop(LANGUAGE_GROUP, {})
+        headers = counted.pop(HEADER_GROUP, {})
+        return {
+            "inputs": paths,
+            "work_items": len(items),
+            "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "headers_removed": headers.get("removed", 0),
+            "models": {"tokenizer": tokenizer._asdict()},
+        }
+
+    def notes(report: dict) -> list[str]:
+        top = list(report["languages"].items())[:10]
+        return [
+            "languages kept: " + ", ".join(f"{k} {v:,}" for k, v in top),
+            f"{report['documents_per_second']:,} files/s ({report['wall_seconds']} s)",
+        ]
+
+    job = launcher.Job(
+        name=SOURCE,
+        output=args.output,
+        build=lambda pipeline: build(pipeline, items, args, tokenizer),
+        inputs=paths,
+        unit="inputs",
+        models={"tokenizer": tokenizer},
+        total_items=len(items),
+        outputs=("documents", "dead_letter", *(("rejected",) * args.write_rejects)),
+        stages=STAGES,
+        report=own_report,
+        notes=notes,
+        dry_run={"work_items": len(items)},
+    )
+    parameters = {k: v for k, v in vars(args).items() if k != "input"}
+    return launcher.launch(job, parameters, beam_args, pipeline_options)
+
+
+if __name__ == "__main__":
+    launcher.run_module("pipelines.github")
