@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from filters.base import KEEP, Decision, Filter
 
-# RedPajama's whitelist verbatim, in its order: 66 entries (docs/recipe/github.md says 67),
+# RedPajama's whitelist verbatim, in its order: 66 entries,
 # matched as a case-sensitive suffix (str.endswith).
 EXTENSIONS: Final[tuple[str, ...]] = (
     ".asm", ".bat", ".cmd", ".c", ".h", ".cs", ".cpp", ".hpp", ".c++", ".h++", ".cc", ".hh",
