@@ -103,14 +103,17 @@ models: $(MODELS)/lid.176.ftz $(MODELS)/badwords/en.txt $(MODELS)/gpt-neox-20b.t
 
 $(MODELS)/lid.176.ftz: $(STAMPS)/deps filtermodels/lid.py
 	$(PY) -m filtermodels.lid --out $(MODELS)
+	@touch $@
 
 $(MODELS)/gpt-neox-20b.tokenizer.json: $(STAMPS)/deps filtermodels/lid.py
 	$(PY) -m filtermodels.lid --out $(MODELS) --model neox
+	@touch $@
 
 badwords: $(MODELS)/badwords/en.txt ## C4's bad-words list (LDNOOBW en) from the npm registry, checked
 
 $(MODELS)/badwords/en.txt: $(STAMPS)/deps filtermodels/badwords.py
 	$(PY) -m filtermodels.badwords --out $(MODELS)
+	@touch $@
 
 wikipedia: $(STAMPS)/deps $(if $(filter $(SAMPLE)/%,$(DUMPS)),$(SAMPLE)/.stamp) ## Wikipedia pipeline
 	$(BUILD_WHEEL)
@@ -148,18 +151,19 @@ commoncrawl: setup $(if $(MODELS_URL),,models) $(if $(SNAPSHOT),,$(if $(filter $
 	      --languages $(CC_LANGS) --lm_dir $(CC_MODELS)/lm --lid_model $(CC_MODELS)/lid.176.ftz \
 	      --num_shards $(SHARDS) $(if $(WIKIREF),--wikiref_model $(WIKIREF)) $(CC_REMOTE) $(BEAM_RUN)
 
-# C4 (docs/recipe/c4.md): built from WET files (C4_WET, default the sample's crawl) with TFDS's
-# rules, or C4_PUBLISHED='…/c4-train.*.json.gz' reformatted unfiltered (what LLaMA used).
+# C4 (docs/recipe/c4.md): built with TFDS's rules from WET files (C4_WET, default the sample's
+# crawl) or a snapshot (SNAPSHOT=CC-MAIN-… SEGMENTS=0:10, as make commoncrawl), or
+# C4_PUBLISHED='…/c4-train.*.json.gz' reformatted unfiltered (what LLaMA used).
 # C4_ENGLISH: langdetect (TFDS's) or fasttext; both run and their disagreement is reported.
 C4_WET       ?= $(SAMPLE)/commoncrawl/wet/*.warc.wet.gz
 C4_PUBLISHED ?=
 C4_ENGLISH   ?= langdetect
-c4: setup models $(if $(C4_PUBLISHED),,$(if $(filter $(SAMPLE)/%,$(C4_WET)),$(SAMPLE)/.stamp)) ## the C4 pipeline (C4_WET or C4_PUBLISHED)
+C4_INPUT = $(if $(C4_PUBLISHED),--published $(C4_PUBLISHED),$(if $(SNAPSHOT),--snapshot $(SNAPSHOT) \
+             --segments $(SEGMENTS),--wet $(C4_WET)) --english $(C4_ENGLISH) --compare_english \
+             --lid_model $(CC_MODELS)/lid.176.ftz --badwords $(MODELS)/badwords/en.txt)
+c4: setup models $(if $(C4_PUBLISHED)$(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(C4_WET)),$(SAMPLE)/.stamp)) ## the C4 pipeline (C4_WET, SNAPSHOT or C4_PUBLISHED)
 	$(BUILD_WHEEL)
-	$(PY) -m pipelines.c4 $(if $(C4_PUBLISHED),--published $(C4_PUBLISHED),--wet $(C4_WET) \
-	      --english $(C4_ENGLISH) --compare_english --lid_model $(CC_MODELS)/lid.176.ftz \
-	      --badwords $(MODELS)/badwords/en.txt) \
-	      --output $(RUN_OUTPUT)/c4 --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+	$(PY) -m pipelines.c4 $(C4_INPUT) --output $(RUN_OUTPUT)/c4 --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
 # GitHub (docs/recipe/github.md): BigQuery github_repos exports (JSON lines or Parquet), The Stack
 # Parquet files, or directories of repositories. Default: the sample's export, its hostile records

@@ -3,10 +3,12 @@ the published C4 reformatted.
 
     python -m pipelines.c4 --wet 'crawl/*.warc.wet.gz' --output out/c4 \\
         --direct_num_workers=2 --direct_running_mode=multi_processing
+    python -m pipelines.c4 --snapshot CC-MAIN-2023-06 --segments 0:10 --output out/c4
     python -m pipelines.c4 --published 'c4/en/c4-train.*.json.gz' --output out/c4
 
 LLaMA's C4 is the published one (allenai/c4 `en`, TFDS C4 3.0.1 on the April 2019 crawl), which
-RedPajama reformatted without filtering: --published does that. --wet rebuilds C4 from any crawl,
+RedPajama reformatted without filtering: --published does that. --wet (or --snapshot, streamed
+over HTTPS) rebuilds C4 from any crawl,
 applying TFDS's rules in TFDS's order, each drop counted under its stage (report.json: read =
 kept + dropped):
   read       WET `conversion` records, lines stripped, empty and WARC/Content- lines left out;
@@ -317,7 +319,7 @@ def check_models(args) -> tuple[dict[str, Model], Model]:
 def main(argv: list[str] | None = None) -> dict:
     parser = options.parser(__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--wet", nargs="+", help="WET files or globs: build C4 with TFDS's rules")
+    options.add_wet_inputs(parser, source)  # WET files or a snapshot: C4 built with TFDS's rules
     source.add_argument(
         "--published",
         nargs="+",
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> dict:
         badwords = None
         build = partial(build_published, paths=paths, args=args)
     else:
-        paths = options.expand(args.wet, "WET file")
+        paths = options.wet_inputs(args)
         models, badwords = check_models(args)
         words = tuple(load_words(staging.local_copy(badwords.url, badwords.sha256)))
         build = partial(build_from_wet, paths=paths, args=args, models=models, words=words)
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
         output=args.output,
         build=build,
         inputs=paths,
-        unit="WET files" if args.wet else "C4 files",
+        unit="C4 files" if args.published else "WET files",
         models=models,
         outputs=("documents", "validation", "dead_letter", *(("rejected",) * args.write_rejects)),
         stages=STAGES,
@@ -399,6 +401,8 @@ def main(argv: list[str] | None = None) -> dict:
         dry_run={"input_files": len(paths)},
     )
     parameters = {k: v for k, v in vars(args).items() if k not in ("wet", "published")}
+    if not args.snapshot:
+        parameters = {k: v for k, v in parameters.items() if k not in ("segments", "cc_base_url")}
     return launcher.launch(job, parameters, beam_args, pipeline_options)
 
 

@@ -27,7 +27,6 @@ files a killed run left: a killed run never looks complete, and its re-run equal
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import tempfile
@@ -52,7 +51,6 @@ from pipelines.shards import WriteShards
 from pipelines.stages import ApplyFilters, FirstBy
 from pipelines.staging import Model
 from pipelines.wetread import ReadWet
-from readers.http import http_blocks
 from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord
 from readers.wet import document_id, wet_document
 
@@ -220,17 +218,6 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
         )
 
 
-def snapshot_wet_paths(snapshot: str, segments: str, base: str) -> list[str]:
-    """The WET files `start:end` (end excluded) of a snapshot's `wet.paths.gz`, as URLs."""
-    listing = f"{base.rstrip('/')}/crawl-data/{snapshot}/wet.paths.gz"
-    lines = gzip.decompress(b"".join(http_blocks(listing))).decode().split()
-    start, _, end = segments.partition(":")
-    chosen = lines[int(start or 0) : int(end) if end else None]
-    if not chosen:
-        raise SystemExit(f"{listing}: no WET file in segments {segments!r} of {len(lines)}")
-    return [f"{base.rstrip('/')}/{line}" for line in chosen]
-
-
 def check_models(args) -> dict[str, Model]:
     """The files Score loads, by role, local or remote, each with the SHA-256 its model card
     records (None without one). Fails before the run, with the command that makes what is
@@ -285,13 +272,7 @@ def _plots(out: str, models: dict[str, Model], histograms: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = options.parser(__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--wet", nargs="+", help="WET files or globs (local, gs://, s3://)")
-    source.add_argument("--snapshot", help="a Common Crawl snapshot, e.g. CC-MAIN-2019-18")
-    parser.add_argument("--segments", default="0:1", help="with --snapshot: WET files start:end")
-    parser.add_argument(
-        "--cc_base_url", default="https://data.commoncrawl.org", help="where snapshots are read"
-    )
+    options.add_wet_inputs(parser, parser.add_mutually_exclusive_group(required=True))
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--languages", default="en", help="comma-separated languages kept")
     parser.add_argument("--lid_model", default="models/lid.176.ftz", help="fastText lid.176")
@@ -327,11 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.keep_buckets = args.keep_buckets.split(",")
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
-    paths = (
-        snapshot_wet_paths(args.snapshot, args.segments, args.cc_base_url)
-        if args.snapshot
-        else options.expand(args.wet, "WET file")
-    )
+    paths = options.wet_inputs(args)
     models = check_models(args)
     if args.upload_models_to:
         models = staging.upload_models(

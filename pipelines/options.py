@@ -12,6 +12,8 @@ import os
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from readers.wet import snapshot_wet_paths
+
 BEAM_EPILOG = """\
 Every other option goes to Apache Beam. Local runs use the FnApiRunner; add
 --direct_num_workers=N --direct_running_mode=multi_processing to use N processes.
@@ -59,6 +61,23 @@ def expand(patterns: list[str], what: str) -> list[str]:
             raise SystemExit(f"no {what} matches {pattern!r}")
         paths.update(found)
     return sorted(paths)
+
+
+def add_wet_inputs(parser: argparse.ArgumentParser, source: argparse._MutuallyExclusiveGroup):
+    """--wet files, or --snapshot with --segments streamed from --cc_base_url (CCNet and C4)."""
+    source.add_argument("--wet", nargs="+", help="WET files or globs (local, gs://, s3://)")
+    source.add_argument("--snapshot", help="a Common Crawl snapshot, e.g. CC-MAIN-2019-18")
+    parser.add_argument("--segments", default="0:1", help="with --snapshot: WET files start:end")
+    parser.add_argument(
+        "--cc_base_url", default="https://data.commoncrawl.org", help="where snapshots are read"
+    )
+
+
+def wet_inputs(args: argparse.Namespace) -> list[str]:
+    """The WET files add_wet_inputs' options name, listed now (a snapshot's over HTTPS)."""
+    if args.snapshot:
+        return snapshot_wet_paths(args.snapshot, args.segments, args.cc_base_url)
+    return expand(args.wet, "WET file")
 
 
 def runner_name(options: PipelineOptions) -> str:

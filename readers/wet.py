@@ -1,15 +1,18 @@
 """Common Crawl WET records as documents: the fields CCNet reads, ids and segment names
-(docs/recipe/commoncrawl.md §1), and the loop over WET files that model training uses.
+(docs/recipe/commoncrawl.md §1), a snapshot's WET files, and the loop over WET files that model
+training uses.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
 import re
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
 from core.deadletter import DeadLetter
+from readers.http import http_blocks
 from readers.warc import WarcRecord, iter_records
 
 
@@ -60,6 +63,17 @@ def wet_document(record: WarcRecord, segment: str) -> dict | None:
         "warc_record_id": record.record_id,
         "identified_languages": languages.split(",") if languages else None,
     }
+
+
+def snapshot_wet_paths(snapshot: str, segments: str, base: str) -> list[str]:
+    """The WET files `start:end` (end excluded) of a snapshot's `wet.paths.gz`, as URLs."""
+    listing = f"{base.rstrip('/')}/crawl-data/{snapshot}/wet.paths.gz"
+    lines = gzip.decompress(b"".join(http_blocks(listing))).decode().split()
+    start, _, end = segments.partition(":")
+    chosen = lines[int(start or 0) : int(end) if end else None]
+    if not chosen:
+        raise SystemExit(f"{listing}: no WET file in segments {segments!r} of {len(lines)}")
+    return [f"{base.rstrip('/')}/{line}" for line in chosen]
 
 
 def wet_documents(patterns: list[str]) -> Iterator[dict]:

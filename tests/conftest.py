@@ -1,8 +1,13 @@
-"""Shared fixtures: the sample corpus and small hand-made MediaWiki dumps."""
+"""Shared fixtures: the sample corpus, small hand-made MediaWiki dumps, a local crawl server."""
 
 from __future__ import annotations
 
 import bz2
+import functools
+import gzip
+import http.server
+import shutil
+import threading
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -61,3 +66,26 @@ def sample() -> Path:
     if not (wiki / "enwiki-sample-pages-articles.xml.bz2").exists():
         pytest.fail(f"the sample corpus is missing under {SAMPLE}: run `make sample` first")
     return SAMPLE
+
+
+@pytest.fixture
+def crawl_server(tmp_path, sample):
+    """A loopback HTTP server laid out like data.commoncrawl.org, with one WET file missing."""
+    root = tmp_path / "www"
+    wet_dir = root / "crawl-data/CC-MAIN-TEST/segments/1/wet"
+    wet_dir.mkdir(parents=True)
+    names = [f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)]
+    for name, real in zip(
+        names[:2], sorted((sample / "commoncrawl/wet").glob("*.gz")), strict=False
+    ):
+        shutil.copy(real, wet_dir / name)
+    listing = "".join(f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}\n" for n in names)
+    (root / "crawl-data/CC-MAIN-TEST/wet.paths.gz").write_bytes(gzip.compress(listing.encode()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(timeout=10)

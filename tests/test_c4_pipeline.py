@@ -215,3 +215,17 @@ def test_dataflow_job_builds_offline_with_dry_run(tmp_path, monkeypatch):
     assert report["dry_run"] and report["input_files"] == 4
     assert report["job"].proto_pipeline.components.transforms
     assert not (tmp_path / "gcs/demo-bucket/out").exists()
+
+
+def test_a_snapshot_streamed_over_http(crawl_server, tmp_path):
+    out = tmp_path / "out"
+    snapshot = ["--snapshot", "CC-MAIN-TEST", "--segments", "0:3", "--cc_base_url", crawl_server]
+    report = _run(out, *snapshot, "--badwords", str(BADWORDS))
+    assert report["invariant"]["holds"] and report["totals"]["input_errors"] == 1
+    assert [p.rsplit("/", 1)[1] for p in report["input_files"]] == [
+        f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)
+    ]
+    (dead,) = _dead(out)
+    assert dead["reason"] == "unreadable_file" and dead["file"].endswith("00002.warc.wet.gz")
+    docs = _documents(out)
+    assert docs and all(d["cc_segment"].startswith("crawl-data/CC-MAIN-TEST/") for d in docs)

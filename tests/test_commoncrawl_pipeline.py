@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
-import http.server
 import io
 import json
 import os
@@ -14,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -343,29 +340,6 @@ def test_missing_models_are_named_with_the_command(sample, tmp_path):
                 str(tmp_path),
             ]
         )
-
-
-@pytest.fixture
-def crawl_server(tmp_path, sample):
-    """A loopback HTTP server laid out like data.commoncrawl.org, with one WET file missing."""
-    root = tmp_path / "www"
-    wet_dir = root / "crawl-data/CC-MAIN-TEST/segments/1/wet"
-    wet_dir.mkdir(parents=True)
-    names = [f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)]
-    for name, real in zip(
-        names[:2], sorted((sample / "commoncrawl/wet").glob("*.gz")), strict=False
-    ):
-        shutil.copy(real, wet_dir / name)
-    listing = "".join(f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}\n" for n in names)
-    (root / "crawl-data/CC-MAIN-TEST/wet.paths.gz").write_bytes(gzip.compress(listing.encode()))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def test_a_snapshot_streamed_over_http(models, crawl_server, tmp_path):
