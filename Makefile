@@ -169,9 +169,12 @@ c4: setup models $(if $(C4_PUBLISHED)$(SNAPSHOT),,$(if $(filter $(SAMPLE)/%,$(C4
 # Parquet files, or directories of repositories. Default: the sample's export, its hostile records
 # and its repository trees.
 GITHUB_INPUT ?= $(SAMPLE)/github/bigquery/*.jsonl.gz $(SAMPLE)/github/bad/*.jsonl.gz $(SAMPLE)/github/trees
+# GITHUB_NEAR_DEDUP=1: beyond LLaMA, also drop near-duplicate files (MinHash LSH, as The Stack).
+GITHUB_NEAR_DEDUP ?=
 github: setup models $(if $(filter $(SAMPLE)/%,$(GITHUB_INPUT)),$(SAMPLE)/.stamp) ## the GitHub pipeline (GITHUB_INPUT)
 	$(BUILD_WHEEL)
 	$(PY) -m pipelines.github --input $(GITHUB_INPUT) --tokenizer $(CC_MODELS)/gpt-neox-20b.tokenizer.json \
+	      $(if $(GITHUB_NEAR_DEDUP),--near_dedup) \
 	      --output $(RUN_OUTPUT)/github --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier

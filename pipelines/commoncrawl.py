@@ -48,7 +48,7 @@ from filters.wikiref import WikirefClassifier, WikirefFilter
 from pipelines import accounting, launcher, options, staging
 from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
 from pipelines.shards import WriteShards
-from pipelines.stages import ApplyFilters, FirstBy
+from pipelines.stages import ApplyFilters, FirstBy, first_of_duplicates
 from pipelines.staging import Model
 from pipelines.wetread import ReadWet
 from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord
@@ -125,15 +125,9 @@ def document(doc: dict) -> dict:
     return out
 
 
-def _keep_first(element, write_rejects: bool):
-    _, (doc, copies) = element
-    if copies > 1:
-        accounting.count(SOURCE, "docdedup", "dropped_duplicate_document", copies - 1)
-        if write_rejects:
-            for _ in range(copies - 1):
-                yield beam.pvalue.TaggedOutput("rejects", _reject(doc, "duplicate_document"))
+def _kept(doc: dict) -> dict:
     accounting.count(SOURCE, f"{doc['language']}_{doc['bucket']}", "kept")
-    yield document(doc)
+    return document(doc)
 
 
 def write_histograms(counts: dict[str, int], path: str) -> dict:
@@ -183,14 +177,18 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
     kept = (
         scored.documents
         | "KeyByDigest" >> beam.Map(lambda d: (d["digest"] or d["id"], d))
-        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order))
-        | "KeepFirst" >> beam.ParDo(_keep_first, rejects).with_outputs("rejects", main="documents")
+        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order, others=rejects))
+        | "KeepFirst"
+        >> beam.ParDo(
+            first_of_duplicates, SOURCE, "docdedup", "duplicate_document", rejects
+        ).with_outputs("rejects", main="documents")
     )
+    written = kept.documents | "Kept" >> beam.Map(_kept)
     for lang in args.languages:
         for bucket in args.keep_buckets:
             name = f"{lang}_{bucket}"
             (
-                kept.documents
+                written
                 | f"Select_{name}"
                 >> beam.Filter(
                     lambda d, lang=lang, b=bucket: (d["language"], d["bucket"]) == (lang, b)

@@ -13,12 +13,14 @@ detected from their LICENSE/COPYING file. Stages, each drop counted under its re
   license  MIT, BSD and Apache only
   path     RedPajama's extension whitelist; licence files and certificates skipped
   dedup    exact duplicates by md5 of the raw content, over the whole run: the first by
-           (repo, path, input) is kept
+           (repo, path, input) is kept; then one file per repository and path
   header   licence/copyright headers removed (shebangs, encoding lines, #include/#define kept);
            files that were nothing else dropped
   quality  longest line > 1,000, mean line > 100, alphanumeric fraction < 0.25, alphabetic
            characters per token < 1.5, empty
-Outputs under --output: documents/, dead_letter/, rejected/ (--write_rejects), report.json.
+  near_dedup with --near_dedup (beyond LLaMA): near-duplicate files by MinHash LSH
+Outputs under --output: documents/, dead_letter/, rejected/ (--write_rejects), clusters/
+(--near_dedup), report.json.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from filters.base import Filter
 from filters.code import CodeFilter, HeaderFilter, PathFilter, neox_counter
 from filters.licenses import LicenseFilter, spdx_of
 from pipelines import accounting, launcher, options, progress, staging
+from pipelines.neardup import NearDedup
 from pipelines.shards import WriteShards
-from pipelines.stages import ApplyFilters, FirstBy, each
+from pipelines.stages import ApplyFilters, FirstBy, each, first_of_duplicates
 from pipelines.staging import Model
 from readers.github import (
     DEFAULT_MAX_FILE_BYTES,
@@ -55,7 +58,7 @@ SOURCE = "github"
 log = logging.getLogger(SOURCE)
 
 DOCUMENT_SCHEMA = document_schema(SOURCE)
-STAGES = ("read", "license", "path", "dedup", "header", "quality", "written")
+STAGES = ("read", "license", "path", "dedup", "header", "quality", "near_dedup", "written")
 # Counters that are not documents: kept files per language, licence headers removed.
 LANGUAGE_GROUP, HEADER_GROUP = "languages", "headers"
 
@@ -128,17 +131,6 @@ def _order(doc: dict) -> tuple[str, str, str]:
     return doc["repo_name"], doc["path"], doc["input"]
 
 
-def _keep_first(element, write_rejects: bool):
-    _, (doc, copies) = element
-    if copies > 1:
-        accounting.count(SOURCE, "dedup", "dropped_duplicate", copies - 1)
-        if write_rejects:
-            reject = {"id": doc["id"], "url": None, "reason": "duplicate", "kept": doc["id"]}
-            for _ in range(copies - 1):
-                yield beam.pvalue.TaggedOutput("rejects", reject)
-    yield doc
-
-
 def document(doc: dict) -> dict:
     """The written document (checked against the schema by the writer)."""
     accounting.count(SOURCE, "written", "kept")
@@ -187,14 +179,41 @@ def build(
     unique = (
         wanted.documents
         | "KeyByContent" >> beam.Map(lambda doc: (doc["content_hash"], doc))
-        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order))
-        | "KeepFirst" >> beam.ParDo(_keep_first, rejects).with_outputs("rejects", main="documents")
+        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order, others=rejects))
+        | "KeepFirst"
+        >> beam.ParDo(first_of_duplicates, SOURCE, "dedup", "duplicate", rejects).with_outputs(
+            "rejects", main="documents"
+        )
     )
-    cleaned = unique.documents | "Header" >> stage(each(HeaderFilter))
+    one_per_path = (
+        unique.documents
+        | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
+        | "FirstOfPath" >> beam.CombinePerKey(FirstBy(_order, others=rejects))
+        | "KeepFirstOfPath"
+        >> beam.ParDo(first_of_duplicates, SOURCE, "dedup", "same_path", rejects).with_outputs(
+            "rejects", main="documents"
+        )
+    )
+    cleaned = one_per_path.documents | "Header" >> stage(each(HeaderFilter))
     load = partial(_load_counter, tokenizer)
     good = cleaned.documents | "Quality" >> stage(_quality_filters, load=load)
+    final, near = good.documents, None
+    if args.near_dedup:
+        near = good.documents | "NearDedup" >> NearDedup(
+            SOURCE,
+            "near_dedup",
+            _order,
+            threshold=args.near_dedup_threshold,
+            num_perm=args.near_dedup_perm,
+            ngram=args.near_dedup_ngram,
+            write_rejects=rejects,
+        )
+        final = near["documents"]
+        near["clusters"] | "WriteClusters" >> WriteShards(
+            f"{out}/clusters", 1, key="kept", fmt="jsonl"
+        )
     (
-        good.documents
+        final
         | "Document" >> beam.Map(document)
         | "Write" >> WriteShards(f"{out}/documents", args.num_shards, schema=DOCUMENT_SCHEMA)
     )
@@ -209,7 +228,12 @@ def build(
     )
     if rejects:
         (
-            (unique.rejects, *(s.rejects for s in stages))
+            (
+                unique.rejects,
+                one_per_path.rejects,
+                *(s.rejects for s in stages),
+                *((near["rejects"],) if near else ()),
+            )
             | "AllRejects" >> beam.Flatten()
             | "WriteRejects"
             >> WriteShards(
@@ -249,6 +273,17 @@ def main(argv: list[str] | None = None) -> dict:
         help="tokenizer.json of the alphabetic-characters-per-token rule: GPT-NeoX-20B's, as "
         "RedPajama (make models)",
     )
+    parser.add_argument(
+        "--near_dedup",
+        action="store_true",
+        help="beyond LLaMA: drop near-duplicate files (MinHash LSH on word 5-grams, as The "
+        "Stack), keeping the first by repository and path; clusters go to clusters/",
+    )
+    parser.add_argument(
+        "--near_dedup_threshold", type=float, default=0.85, help="estimated Jaccard similarity"
+    )
+    parser.add_argument("--near_dedup_perm", type=int, default=256, help="MinHash permutations")
+    parser.add_argument("--near_dedup_ngram", type=int, default=5, help="words per shingle")
     parser.add_argument("--num_shards", type=int, default=4, help="shards of documents/")
     parser.add_argument("--write_rejects", action="store_true", help="write dropped files")
     args, beam_args = parser.parse_known_args(argv)
@@ -288,7 +323,12 @@ def main(argv: list[str] | None = None) -> dict:
         unit="inputs",
         models={"tokenizer": tokenizer},
         total_items=len(items),
-        outputs=("documents", "dead_letter", *(("rejected",) * args.write_rejects)),
+        outputs=(
+            "documents",
+            "dead_letter",
+            *(("clusters",) * args.near_dedup),
+            *(("rejected",) * args.write_rejects),
+        ),
         stages=STAGES,
         report=own_report,
         notes=notes,

@@ -129,27 +129,53 @@ class ApplyFilters(beam.PTransform):
 
 
 class FirstBy(beam.CombineFn):
-    """Exact duplicates (one key): the document first by `order(doc)`, and how many there were.
+    """Exact duplicates (one key): the document first by `order(doc)`, how many there were and,
+    with `others`, the ids of the rest (for rejects).
 
     The winner does not depend on the order documents arrive in, so reruns and runners agree."""
 
-    def __init__(self, order: Callable[[dict[str, Any]], Any]):
-        self.order = order
+    def __init__(self, order: Callable[[dict[str, Any]], Any], others: bool = False):
+        self.order, self.others = order, others
 
     def create_accumulator(self):
-        return None, 0
+        return None, 0, []
+
+    def _better(self, doc, best) -> bool:
+        return best is None or self.order(doc) < self.order(best)
 
     def add_input(self, acc, doc):
-        best, n = acc
-        return (doc if best is None or self.order(doc) < self.order(best) else best), n + 1
+        best, n, others = acc
+        if self._better(doc, best):
+            best, doc = doc, best
+        if doc is not None and self.others:
+            others.append(doc["id"])
+        return best, n + 1, others
 
     def merge_accumulators(self, accumulators):
-        best, total = None, 0
-        for doc, n in accumulators:
+        best, total, others = None, 0, []
+        for doc, n, more in accumulators:
             total += n
-            if doc is not None and (best is None or self.order(doc) < self.order(best)):
-                best = doc
-        return best, total
+            others.extend(more)
+            if doc is not None and self._better(doc, best):
+                doc, best = best, doc
+            if doc is not None and self.others:
+                others.append(doc["id"])
+        return best, total, others
 
     def extract_output(self, acc):
-        return acc
+        best, n, others = acc
+        return best, n, sorted(others)
+
+
+def first_of_duplicates(element, source: str, stage: str, reason: str, write_rejects: bool):
+    """After CombinePerKey(FirstBy(order, others=write_rejects)): count the copies dropped under
+    `reason`, send their rejects (tagged "rejects": id, reason, the id kept) and yield the kept
+    document."""
+    _, (doc, copies, others) = element
+    if copies > 1:
+        accounting.count(source, stage, f"dropped_{reason}", copies - 1)
+        if write_rejects:
+            for other in others:
+                reject = {"id": other, "reason": reason, "kept": doc["id"]}
+                yield beam.pvalue.TaggedOutput("rejects", reject)
+    yield doc

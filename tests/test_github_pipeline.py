@@ -108,7 +108,7 @@ def test_each_stage_on_a_crafted_export(tmp_path):
     assert (go["repo_name"], go["license"], go["text"]) == ("d/go", "BSD-3-Clause", GO)
     reasons = sorted((r["id"], r["reason"]) for r in _jsonl(out, "rejected"))
     assert reasons == [
-        ("github/a/copy/vendor/add.py", "duplicate"),
+        ("github/b/tool/add.py", "duplicate"),
         ("github/c/gpl/main.go", "license_not_permissive"),
         ("github/d/go/LICENSE", "skipped_path"),
         ("github/d/go/min.js", "long_line"),
@@ -183,3 +183,29 @@ def test_dataflow_job_builds_offline_with_dry_run(tmp_path, monkeypatch):
     assert report["dry_run"] and report["work_items"] == 1
     assert report["job"].proto_pipeline.components.transforms
     assert not (tmp_path / "gcs/demo-bucket/out").exists()
+
+
+def test_near_duplicate_files_with_near_dedup(tmp_path):
+    body = "".join(
+        f"def function_{i}(value):\n    return value * {i} + offset\n" for i in range(60)
+    )
+    other = "".join(f"class Item{i}:\n    name = 'item number {i}'\n" for i in range(60))
+    edited = body.replace("function_7(", "renamed_7(")
+    rows = [
+        {"repo_name": "z/fork", "path": "lib.py", "content": edited, "license": "mit"},
+        {"repo_name": "a/origin", "path": "lib.py", "content": body, "license": "mit"},
+        {"repo_name": "m/other", "path": "x.py", "content": other, "license": "mit"},
+    ]  # fmt: skip
+    export = _export(tmp_path / "export.jsonl.gz", rows)
+    out = tmp_path / "out"
+    report = _run([export], out, "--near_dedup", "--write_rejects")
+    assert report["invariant"]["holds"]
+    assert report["by_stage"]["near_dedup"] == {"dropped_near_duplicate": 1}
+    assert [d["id"] for d in _rows(out)] == ["github/a/origin/lib.py", "github/m/other/x.py"]
+    (cluster,) = _jsonl(out, "clusters")
+    assert cluster["kept"] == "github/a/origin/lib.py"
+    assert cluster["members"] == ["github/a/origin/lib.py", "github/z/fork/lib.py"]
+    assert 0.85 <= cluster["pairs"][0][2] < 1.0
+    assert report["outputs"]["clusters"]["rows"] == 1
+    plain = _run([export], tmp_path / "plain")  # off by default: LLaMA had no near dedup
+    assert plain["totals"]["kept"] == 3 and "near_dedup" not in plain["by_stage"]

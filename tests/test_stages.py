@@ -190,3 +190,21 @@ def test_apply_filters_counts_every_drop_and_routes_rejects(batched, group, grou
     assert drops == {"dropped_too_short": 1, "dropped_consonant": 1, "dropped_has_x": 1}
     assert set(counted) - {"letters"} == groups
     assert counted["letters"] == {"a": 1, "b": 1, "e": 1, "o": 1}
+
+
+def test_first_by_picks_the_same_copy_in_any_arrival_order_and_names_the_others():
+    from pipelines.stages import FirstBy
+
+    copies = [{"id": i, "order": o} for i, o in (("b", 2), ("a", 1), ("c", 3), ("d", 1.5))]
+    combine = FirstBy(lambda d: d["order"], others=True)
+    for arrival in (copies, copies[::-1], copies[1:] + copies[:1]):
+        halves = [arrival[:2], arrival[2:]]
+        accs = [combine.create_accumulator() for _ in halves]
+        for i, half in enumerate(halves):
+            for doc in half:
+                accs[i] = combine.add_input(accs[i], doc)
+        best, n, others = combine.extract_output(combine.merge_accumulators(accs))
+        assert (best["id"], n, others) == ("a", 4, ["b", "c", "d"])
+    assert FirstBy(lambda d: d["order"]).extract_output(
+        FirstBy(lambda d: d["order"]).add_input((None, 0, []), copies[0])
+    ) == (copies[0], 1, [])
