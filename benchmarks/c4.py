@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import glob
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.common import machine, max_rss_mb, write_result
+from benchmarks.common import machine, max_rss_mb, one_worker_run, write_result
 from filtermodels.badwords import load_words
 from filters.c4 import MAX_PAGE_CHARS, BadWords, CleanPage, English, english_identifier, parse_lines
 from filters.sentences import english_tokenizer
@@ -152,16 +150,9 @@ def best_rates(runs: dict[str, list[float]], n: int) -> dict:
 
 
 def pipeline_run(out: Path) -> dict:
-    """`python -m pipelines.c4` on the sample, one worker, as a user runs it."""
-    cmd = [sys.executable, "-m", "pipelines.c4", "--wet", str(SAMPLE_WET), "--output", str(out)]
-    cmd += ["--badwords", str(BADWORDS), "--num_shards", "2", "--runner=FnApiRunner"]
-    cmd += ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    wall = time.perf_counter() - started
-    import json
-
-    report = json.loads((out / "report.json").read_text())
+    """`python -m pipelines.c4` on the sample, one worker."""
+    args = ["--wet", str(SAMPLE_WET), "--badwords", str(BADWORDS), "--num_shards", "2"]
+    report, wall = one_worker_run("pipelines.c4", args, out)
     read = report["totals"]["read"]
     return {
         "pages": read,

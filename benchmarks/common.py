@@ -6,6 +6,9 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -37,3 +40,14 @@ def write_result(path: str | Path, result: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
+
+
+def one_worker_run(module: str, args: list[str], output: Path) -> tuple[dict, float]:
+    """`python -m <module> <args> --output <output>` on one in-process worker, as a user runs
+    it: its report.json and the wall time, start-up included."""
+    cmd = [sys.executable, "-m", module, *args, "--output", str(output), "--runner=FnApiRunner"]
+    cmd += ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    return json.loads((output / "report.json").read_text()), wall

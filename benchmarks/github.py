@@ -17,14 +17,11 @@ NeMo Curator or text-dedup implements these rules.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import machine, max_rss_mb, write_result
+from benchmarks.common import machine, max_rss_mb, one_worker_run, write_result
 from filters.base import Filter, apply
 from filters.code import CodeFilter, HeaderFilter, PathFilter, neox_counter
 from filters.licenses import LicenseFilter
@@ -67,13 +64,8 @@ def run_stage(stage: Filter | None, docs: list[dict]) -> list[dict]:
 
 
 def pipeline_run(out: Path) -> dict:
-    cmd = [sys.executable, "-m", "pipelines.github", "--input", str(EXPORT)]
-    cmd += ["--output", str(out), "--tokenizer", str(NEOX), "--num_shards", "2"]
-    cmd += ["--runner=FnApiRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"]
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    wall = time.perf_counter() - started
-    report = json.loads((out / "report.json").read_text())
+    args = ["--input", str(EXPORT), "--tokenizer", str(NEOX), "--num_shards", "2"]
+    report, wall = one_worker_run("pipelines.github", args, out)
     read = report["totals"]["read"]
     return {
         "files": read,

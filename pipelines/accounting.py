@@ -16,6 +16,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 import core.files
 import core.manifest
+from core.deadletter import DeadLetter
 from pipelines import progress
 
 _COUNTERS: dict[tuple[str, str], Any] = {}
@@ -29,6 +30,17 @@ def count(source: str, group: str, name: str, n: int = 1) -> None:
     counter.inc(n)
     if name == "read":
         progress.add(read=n)
+
+
+def count_dead(source: str, group: str, dead: DeadLetter) -> dict[str, Any]:
+    """A reader's dead letter: a recognised document counts as read and dropped under the
+    letter's reason, anything else as an input error. Returns its `dead_letter/` record."""
+    if dead.document:
+        count(source, group, "read")
+        count(source, group, f"dropped_{dead.reason}")
+    else:
+        count(source, group, "input_errors")
+    return dead.to_record()
 
 
 def counters(result, source: str) -> dict[str, dict[str, int]]:

@@ -272,12 +272,8 @@ class ReadPublished(beam.DoFn):
     def process(self, path: str):
         for item in read_published(path, self.max_line_bytes):
             if isinstance(item, DeadLetter):
-                if item.document:
-                    accounting.count(SOURCE, "read", "read")
-                    accounting.count(SOURCE, "read", f"dropped_{item.reason}")
-                else:
-                    accounting.count(SOURCE, "read", "input_errors")
-                yield beam.pvalue.TaggedOutput("dead", item.to_record())
+                dead = accounting.count_dead(SOURCE, "read", item)
+                yield beam.pvalue.TaggedOutput("dead", dead)
                 continue
             accounting.count(SOURCE, "read", "read")
             yield item

@@ -88,12 +88,7 @@ class ReadCode(beam.DoFn):
 
     def _emit(self, item: CodeFile | DeadLetter):
         if isinstance(item, DeadLetter):
-            if item.document:
-                accounting.count(SOURCE, "read", "read")
-                accounting.count(SOURCE, "read", f"dropped_{item.reason}")
-            else:
-                accounting.count(SOURCE, "read", "input_errors")
-            yield beam.pvalue.TaggedOutput("dead", item.to_record())
+            yield beam.pvalue.TaggedOutput("dead", accounting.count_dead(SOURCE, "read", item))
             return
         accounting.count(SOURCE, "read", "read")
         yield {
@@ -129,6 +124,25 @@ def license_text(license: str | list[str] | None) -> str | None:
 
 def _order(doc: dict) -> tuple[str, str, str]:
     return doc["repo_name"], doc["path"], doc["input"]
+
+
+class _FirstOf(beam.PTransform):
+    """Documents with one `field` value → the first of them by `_order`; the others dropped."""
+
+    def __init__(self, field: str, reason: str, write_rejects: bool):
+        super().__init__()
+        self.field, self.reason, self.write_rejects = field, reason, write_rejects
+
+    def expand(self, documents):
+        return (
+            documents
+            | "Key" >> beam.Map(lambda doc, field=self.field: (doc[field], doc))
+            | "First" >> beam.CombinePerKey(FirstBy(_order, others=self.write_rejects))
+            | "Keep"
+            >> beam.ParDo(
+                first_of_duplicates, SOURCE, "dedup", self.reason, self.write_rejects
+            ).with_outputs("rejects", main="documents")
+        )
 
 
 def document(doc: dict) -> dict:
@@ -176,24 +190,8 @@ def build(
     )
     licensed = read.documents | "License" >> stage(each(LicenseFilter))
     wanted = licensed.documents | "Path" >> stage(each(PathFilter))
-    unique = (
-        wanted.documents
-        | "KeyByContent" >> beam.Map(lambda doc: (doc["content_hash"], doc))
-        | "FirstOfDuplicates" >> beam.CombinePerKey(FirstBy(_order, others=rejects))
-        | "KeepFirst"
-        >> beam.ParDo(first_of_duplicates, SOURCE, "dedup", "duplicate", rejects).with_outputs(
-            "rejects", main="documents"
-        )
-    )
-    one_per_path = (
-        unique.documents
-        | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
-        | "FirstOfPath" >> beam.CombinePerKey(FirstBy(_order, others=rejects))
-        | "KeepFirstOfPath"
-        >> beam.ParDo(first_of_duplicates, SOURCE, "dedup", "same_path", rejects).with_outputs(
-            "rejects", main="documents"
-        )
-    )
+    unique = wanted.documents | "ExactDedup" >> _FirstOf("content_hash", "duplicate", rejects)
+    one_per_path = unique.documents | "OnePerPath" >> _FirstOf("id", "same_path", rejects)
     cleaned = one_per_path.documents | "Header" >> stage(each(HeaderFilter))
     load = partial(_load_counter, tokenizer)
     good = cleaned.documents | "Quality" >> stage(_quality_filters, load=load)

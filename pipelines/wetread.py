@@ -42,12 +42,8 @@ class ReadWet(beam.DoFn):
         segment = segment_name(path)
         for record in iter_records(path, max_record_bytes=self.max_record_bytes):
             if isinstance(record, DeadLetter):
-                if record.document:
-                    accounting.count(self.source, "read", "read")
-                    accounting.count(self.source, "read", f"dropped_{record.reason}")
-                else:
-                    accounting.count(self.source, "read", "input_errors")
-                yield beam.pvalue.TaggedOutput("dead", record.to_record())
+                dead = accounting.count_dead(self.source, "read", record)
+                yield beam.pvalue.TaggedOutput("dead", dead)
                 continue
             doc = self.to_document(record, segment)
             if doc is None:

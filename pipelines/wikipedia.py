@@ -134,12 +134,8 @@ class ReadPages(beam.DoFn):
         lang = item.language
         for page in read_pages(item.path, item.start, item.end, self.max_page_bytes):
             if isinstance(page, DeadLetter):
-                if page.document:
-                    accounting.count(SOURCE, lang, "read")
-                    accounting.count(SOURCE, lang, f"dropped_{page.reason}")
-                else:
-                    accounting.count(SOURCE, lang, "input_errors")
-                yield beam.pvalue.TaggedOutput("dead", {**page.to_record(), "language": lang})
+                dead = accounting.count_dead(SOURCE, lang, page)
+                yield beam.pvalue.TaggedOutput("dead", {**dead, "language": lang})
                 continue
             accounting.count(SOURCE, lang, "read")
             yield {
