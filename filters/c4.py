@@ -47,6 +47,7 @@ _TRACKING_QUERY = re.compile(r"\?(utm_|ref|feed).*")
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _END_MARKS = (".", "?", "!", '"')
 _ELLIPSIS = "..."
+_WORDS = re.compile(r"\w+")
 POLICY_SUBSTRINGS = (
     "terms of use",
     "privacy policy",
@@ -147,10 +148,12 @@ class CleanPage(Filter):
         n_sentences = 0
         for line in doc["text"].splitlines():
             line = line.strip()
-            if any(len(word) > MAX_WORD_CHARS for word in line.split()):
+            # (the guards only skip work: no shorter line has such a word, or a citation mark)
+            if len(line) > MAX_WORD_CHARS and any(len(w) > MAX_WORD_CHARS for w in line.split()):
                 self.count("lines", "removed_too_long_word")
                 continue
-            line = _CITATION.sub("", line)
+            if "[" in line:
+                line = _CITATION.sub("", line)
             if not line.endswith(_END_MARKS) or line.endswith(_ELLIPSIS):
                 self.count("lines", "removed_no_end_mark")
                 continue
@@ -284,14 +287,24 @@ def badwords_pattern(words: Sequence[str]) -> re.Pattern[str]:
 
 class BadWords(Filter):
     """Drops a page whose lower-cased text contains a listed word (TFDS's `en` config; the
-    `en.noblocklist` config has no such stage)."""
+    `en.noblocklist` config has no such stage), with TFDS's verdicts, faster: an entry made only
+    of word characters matches exactly when it is one of the text's maximal `\\w+` runs, so
+    those entries are looked up in a set of the page's words; the rest (phrases, `s&m`, a user's
+    regexes) keep TFDS's regex."""
 
     name = "badwords"
 
     def __init__(self, words: Sequence[str]) -> None:
         if not words:
             raise ValueError("an empty word list would match every page")
-        self.pattern = badwords_pattern(words)
+        self.single = frozenset(w for w in words if _WORDS.fullmatch(w))
+        rest = [w for w in words if w not in self.single]
+        self.rest = badwords_pattern(rest) if rest else None
 
     def decide(self, doc: dict[str, Any]) -> Decision:
-        return Decision.drop("bad_words") if self.pattern.search(doc["text"].lower()) else KEEP
+        lower = doc["text"].lower()
+        if not self.single.isdisjoint(_WORDS.findall(lower)):
+            return Decision.drop("bad_words")
+        if self.rest is not None and self.rest.search(lower):
+            return Decision.drop("bad_words")
+        return KEEP

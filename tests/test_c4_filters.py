@@ -401,3 +401,17 @@ def test_count_sentences_skips_punkt_only_where_punkt_would_say_one():
     lines = [line for r in records for line in r.body.decode("utf-8").split("\n")]
     assert len(lines) > 10_000
     assert [x for x in lines if count_sentences(x) != len(sentences(x))] == []
+
+
+def test_bad_words_set_lookup_gives_tfds_regex_verdicts():
+    from filtermodels.badwords import load_words
+    from readers.warc import WarcRecord, iter_records
+
+    words = load_words(ROOT / "models/badwords/en.txt")
+    regex, stage = badwords_pattern(words), BadWords(words)
+    path = SAMPLE / "commoncrawl" / "wet" / "CC-SAMPLE-00001.warc.wet.gz"
+    texts = [r.body.decode() for r in iter_records(str(path)) if isinstance(r, WarcRecord)]
+    texts += ["ass", "x ass.", "assist", "s&m", "s & m", "S&M!", "g-spot", "a🖕b", "x 🖕 y", "Sex."]
+    assert len(texts) > 500
+    for text in texts:
+        assert stage.decide({"text": text}).keep == (regex.search(text.lower()) is None), text
