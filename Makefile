@@ -47,9 +47,9 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github wikiref lm tokenizer tokenize \
-        audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 bench-github \
-        bench-tokenize bench-loader bench-train clean clean-train distclean help
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books wikiref lm tokenizer \
+        tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
+        bench-github bench-books bench-tokenize bench-loader bench-train clean clean-train distclean help
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 20
@@ -177,6 +177,16 @@ github: setup models $(if $(filter $(SAMPLE)/%,$(GITHUB_INPUT)),$(SAMPLE)/.stamp
 	      $(if $(GITHUB_NEAR_DEDUP),--near_dedup) \
 	      --output $(RUN_OUTPUT)/github --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
+# Books (docs/recipe/books.md): Gutenberg text files or directories, PG-19 and Books3-style JSON
+# lines. Default: the sample's three collections. BOOKS_OVERLAP: the containment that makes two
+# books duplicates (LLaMA: more than 90%).
+BOOKS_INPUT   ?= $(SAMPLE)/books/gutenberg $(SAMPLE)/books/pg19/*.jsonl.gz $(SAMPLE)/books/books3/*.jsonl.gz
+BOOKS_OVERLAP ?= 0.9
+books: setup $(if $(filter $(SAMPLE)/%,$(BOOKS_INPUT)),$(SAMPLE)/.stamp) ## the books pipeline with near-duplicate removal (BOOKS_INPUT)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.books --input $(BOOKS_INPUT) --overlap $(BOOKS_OVERLAP) \
+	      --output $(RUN_OUTPUT)/books --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
 	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
@@ -196,7 +206,7 @@ VOCAB           ?= 32000
 TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
-	@for src in wikipedia commoncrawl c4 github; do \
+	@for src in wikipedia commoncrawl c4 github books; do \
 	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
@@ -271,6 +281,9 @@ bench-c4: setup sample models ## C4 rules docs/s/core against datatrove's C4 fil
 
 bench-github: setup sample models ## GitHub files/s/core and MB/s/core: licence, path, dedup, header, quality
 	$(PY) -m benchmarks.github --out benchmarks/results/github.json
+
+bench-books: setup sample ## MinHash MB/s/core against datasketch; P/R/F1 of near-duplicate books on labelled pairs
+	$(PY) -m benchmarks.books --out benchmarks/results/books.json
 
 bench-loader: $(STAMPS)/deps ## training loader tokens/s on one core, against a GPU's consumption
 	$(PY) -m benchmarks.train_loader --out benchmarks/results/train_loader.json

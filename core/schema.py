@@ -63,6 +63,12 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
         ("alnum_prop", pa.float64()),
         ("alpha_per_token", pa.float64()),
     ),
+    "books": (
+        ("collection", pa.string()),  # gutenberg, pg19, books3, or the user's name for it
+        ("book_id", pa.string()),  # the collection's own id (Gutenberg number, line, ...)
+        ("author", pa.string()),
+        ("publication_date", pa.string()),  # as the collection gives it
+    ),
 }
 
 

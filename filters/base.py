@@ -113,3 +113,15 @@ class MinLength(Filter):
 
     def decide(self, doc: dict[str, Any]) -> Decision:
         return KEEP if len(doc[self.field]) >= self.min_chars else self.drop
+
+
+class NotBlank(Filter):
+    """Documents whose `field` holds nothing but whitespace go, as `empty`."""
+
+    name = "empty"
+
+    def __init__(self, field: str = "text"):
+        self.field = field
+
+    def decide(self, doc: dict[str, Any]) -> Decision:
+        return KEEP if doc[self.field].strip() else Decision.drop("empty")

@@ -57,22 +57,55 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def hash32(items: Iterable[bytes]) -> np.ndarray:
-    """datasketch's sha1_hash32 of each item, as uint32."""
-    digests = b"".join(hashlib.sha1(item).digest()[:4] for item in items)
-    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+def _sha1s(items: Iterable[bytes]) -> list[bytes]:
+    return [hashlib.sha1(item).digest() for item in items]
 
 
-def signature(items: Iterable[bytes], num_perm: int = 256, seed: int = 1) -> np.ndarray:
-    """The MinHash signature (uint32, `num_perm` values) of a set of byte strings."""
+def _hash32(digests: list[bytes]) -> np.ndarray:
+    """datasketch's sha1_hash32: the first 4 bytes of each SHA-1, little-endian."""
+    return np.frombuffer(b"".join(d[:4] for d in digests), dtype="<u4").astype(np.uint32)
+
+
+def _signature(hashed: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
     a, b = permutations(num_perm, seed)
     out = np.full(num_perm, MAX_HASH, dtype=np.uint32)
-    hashed = _fmix32(hash32(items))
+    hashed = _fmix32(hashed)
     with np.errstate(over="ignore"):
         for start in range(0, len(hashed), _BLOCK):
             block = hashed[start : start + _BLOCK, None]
             np.minimum(out, (block * a + b).min(axis=0), out=out)
     return out
+
+
+def signature(items: Iterable[bytes], num_perm: int = 256, seed: int = 1) -> np.ndarray:
+    """The MinHash signature (uint32, `num_perm` values) of a set of byte strings."""
+    return _signature(_hash32(_sha1s(items)), num_perm, seed)
+
+
+def hash_set(items: Iterable[bytes]) -> np.ndarray:
+    """A set as its sorted, unique 64-bit hashes (SHA-1 bytes 4-12), for exact overlaps."""
+    return _wide(_sha1s(items))
+
+
+def _wide(digests: list[bytes]) -> np.ndarray:
+    return np.unique(np.frombuffer(b"".join(d[4:12] for d in digests), dtype="<u8"))
+
+
+def signature_and_set(
+    items: Iterable[bytes], num_perm: int = 256, seed: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The signature and `hash_set` of the same items, from one SHA-1 each."""
+    digests = _sha1s(items)
+    return _signature(_hash32(digests), num_perm, seed), _wide(digests)
+
+
+def containment(first: np.ndarray, second: np.ndarray) -> float:
+    """|A ∩ B| / |smaller of A, B| of two sorted, unique hash arrays: how much of the smaller
+    document the larger holds (1.0 for an excerpt of the other)."""
+    smaller = min(len(first), len(second))
+    if smaller == 0:
+        return 0.0
+    return len(np.intersect1d(first, second, assume_unique=True)) / smaller
 
 
 def jaccard(first: np.ndarray, second: np.ndarray) -> float:
@@ -95,6 +128,20 @@ class LshParams:
 
 def _area(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+
+def lsh_for_recall(similarity: float, num_perm: int, recall: float = 0.99) -> LshParams:
+    """The layout with the most rows per band (the fewest chance candidates) under which a pair
+    of Jaccard `similarity` is still a candidate with probability `recall` or more."""
+    below = np.linspace(0.0, similarity, 201)
+    above = np.linspace(similarity, 1.0, 201)
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if candidate_probability(similarity, bands, rows) >= recall:
+            fp = _area(candidate_probability(below, bands, rows), below)
+            fn = _area(1.0 - candidate_probability(above, bands, rows), above)
+            return LshParams(bands, rows, fp, fn)
+    raise ValueError(f"no layout of {num_perm} permutations reaches recall {recall}")
 
 
 def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5) -> LshParams:

@@ -26,7 +26,6 @@ Outputs under --output: documents/, dead_letter/, rejected/ (--write_rejects), c
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from functools import partial
 
@@ -240,14 +239,6 @@ def build(
         )
 
 
-def expand_inputs(patterns: list[str]) -> list[str]:
-    """Local directories (repository trees) as they are; files and globs, local or remote,
-    expanded."""
-    trees = [p for p in patterns if not files.is_remote(p) and os.path.isdir(p)]
-    rest = [p for p in patterns if p not in trees]
-    return sorted(trees) + (options.expand(rest, "input") if rest else [])
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = options.parser(__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -287,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
-    paths = expand_inputs(args.input)
+    paths = options.expand_with_directories(args.input, "input")
     items = work_items(paths, args.kind)
     tokenizer = Model(
         args.tokenizer, NEOX["sha256"] if args.tokenizer.endswith(NEOX["name"]) else None

@@ -63,6 +63,14 @@ def expand(patterns: list[str], what: str) -> list[str]:
     return sorted(paths)
 
 
+def expand_with_directories(patterns: list[str], what: str) -> list[str]:
+    """Local directories as they are (readers walk them), then files and globs, local or
+    remote, expanded."""
+    directories = sorted(p for p in patterns if "://" not in p and os.path.isdir(p))
+    rest = [p for p in patterns if p not in directories]
+    return directories + (expand(rest, what) if rest else [])
+
+
 def add_wet_inputs(parser: argparse.ArgumentParser, source: argparse._MutuallyExclusiveGroup):
     """--wet files, or --snapshot with --segments streamed from --cc_base_url (CCNet and C4)."""
     source.add_argument("--wet", nargs="+", help="WET files or globs (local, gs://, s3://)")

@@ -151,13 +151,13 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
     training run, the audit of its realised mixture, and the Hugging Face export."""
     out, _, _ = runs
     common = [f"OUTPUT={out}", f"MODELS={out}/models", "WORKERS=2"]
-    _make("tokenizer", *common)  # runs make commoncrawl, c4 and github when their output is missing
+    _make("tokenizer", *common)  # runs the source pipelines whose output is missing
     card = json.loads((out / "models/tokenizer/llama1.json").read_text())
     assert card["tokenizer"]["vocab_size"] == card["vocab_size_requested"] == 32000
 
     _make("tokenize", *common, "TOKEN_SHARDS=2")
     sources = open_sources(out / "tokens")
-    assert sorted(sources) == ["c4", "commoncrawl", "github", "wikipedia"]
+    assert sorted(sources) == ["books", "c4", "commoncrawl", "github", "wikipedia"]
     assert sources["wikipedia"].num_documents == 111  # every article written by make wikipedia
     cc_report = json.loads((out / "commoncrawl/report.json").read_text())
     assert sources["commoncrawl"].num_documents == sum(cc_report["buckets"].values())
@@ -165,6 +165,8 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
     assert sources["c4"].num_documents == c4_report["splits"]["train"]  # not the validation split
     github_report = json.loads((out / "github/report.json").read_text())
     assert sources["github"].num_documents == github_report["totals"]["kept"]
+    books_report = json.loads((out / "books/report.json").read_text())
+    assert sources["books"].num_documents == books_report["totals"]["kept"] == 22
     sp = sentencepiece.SentencePieceProcessor(model_file=str(out / "models/tokenizer/llama1.model"))
     wiki = {r["id"]: r["text"] for r in pq.read_table(out / "wikipedia/documents").to_pylist()}
     shard = sources["wikipedia"].shards[0]
@@ -177,16 +179,16 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
     losses = [m["loss"] for m in metrics if "loss" in m]
     assert losses[-1] < losses[0] - 1.0, losses  # it learns
     drawn = [m["tokens_by_source"] for m in metrics if "tokens_by_source" in m][-1]
-    assert set(drawn) == {"c4", "commoncrawl", "github", "wikipedia"}
+    assert set(drawn) == {"books", "c4", "commoncrawl", "github", "wikipedia"}
     assert any("val_loss" in m for m in metrics)
     assert (run / "loss.png").read_bytes().startswith(b"\x89PNG") and "loss" in log
 
     _make("audit", *common, f"RUN={run}")
     audit = json.loads((out / "audit/audit.json").read_text())
     rows = audit["sources"]
-    assert rows["books"]["status"] == "missing" and rows["c4"]["status"] == "ok"
+    assert rows["arxiv"]["status"] == "missing" and rows["books"]["status"] == "ok"
     assert rows["github"]["tokens"] == sources["github"].num_tokens
-    assert "not_trained" in rows["books"]["flags"]
+    assert "not_trained" in rows["arxiv"]["flags"]
 
     _make("export", *common, f"RUN={run}", f"HF_OUT={out}/hf")
     config = json.loads((out / "hf/config.json").read_text())
