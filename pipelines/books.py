@@ -31,7 +31,7 @@ from core.schema import document_schema
 from filters.base import NotBlank
 from pipelines import accounting, launcher, options, progress
 from pipelines.neardup import NearDedup, layout
-from pipelines.shards import WriteShards
+from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, each
 from readers.books import (
     DEFAULT_MAX_BOOK_BYTES,
@@ -158,27 +158,9 @@ def build(pipeline: beam.Pipeline, items: list[tuple[str, str, int]], dead: list
     )
     near["clusters"] | "WriteClusters" >> WriteShards(f"{out}/clusters", 1, key="kept", fmt="jsonl")
     duplicates = pipeline | "DuplicateIds" >> beam.Create(dead) | beam.Map(_count_duplicate_id)
-    (
-        (read.dead, texts.dead, duplicates)
-        | "AllDead" >> beam.Flatten()
-        | "WriteDeadLetters"
-        >> WriteShards(
-            f"{out}/dead_letter",
-            1,
-            key="file",
-            sort_key=lambda r: (r["file"], r["offset"], r["reason"]),
-            fmt="jsonl",
-        )
-    )
+    (read.dead, texts.dead, duplicates) | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
     if rejects:
-        (
-            (texts.rejects, near["rejects"])
-            | "AllRejects" >> beam.Flatten()
-            | "WriteRejects"
-            >> WriteShards(
-                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
-            )
-        )
+        (texts.rejects, near["rejects"]) | "Rejects" >> WriteRejects(f"{out}/rejected")
 
 
 def main(argv: list[str] | None = None) -> dict:

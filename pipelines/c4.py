@@ -58,7 +58,7 @@ from filters.c4 import (
 )
 from filters.langid import LanguageIdentifier
 from pipelines import accounting, launcher, options, progress, staging
-from pipelines.shards import WriteShards
+from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, each
 from pipelines.staging import Model
 from pipelines.wetread import ReadWet
@@ -208,21 +208,6 @@ def write(documents, out: str, num_shards: int) -> None:
         )
 
 
-def write_dead_and_rejects(dead, rejects, out: str) -> None:
-    """Dead letters always (an empty shard when there are none); rejects when given."""
-    dead | "WriteDeadLetters" >> WriteShards(
-        f"{out}/dead_letter",
-        1,
-        key="file",
-        sort_key=lambda r: (r["file"], r["offset"], r.get("line") or 0, r["reason"]),
-        fmt="jsonl",
-    )
-    if rejects is not None:
-        rejects | "WriteRejects" >> WriteShards(
-            f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
-        )
-
-
 def build_from_wet(
     pipeline: beam.Pipeline, paths: list[str], args, models: dict, words: tuple[str, ...]
 ) -> None:
@@ -258,9 +243,11 @@ def build_from_wet(
     clean = english.documents | "BadWords" >> stage(partial(_badword_filters, words))
     write(clean.documents | "Split" >> beam.Map(_with_split), out, args.num_shards)
     stages = (pages, short, cleaned, after, english, clean)
-    dead = (read.dead, *(s.dead for s in stages)) | "AllDeadLetters" >> beam.Flatten()
-    all_rejects = (by_url.rejects, *(s.rejects for s in stages)) | "AllRejects" >> beam.Flatten()
-    write_dead_and_rejects(dead, all_rejects if rejects else None, out)
+    (read.dead, *(s.dead for s in stages)) | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
+    if rejects:
+        (by_url.rejects, *(s.rejects for s in stages)) | "Rejects" >> WriteRejects(
+            f"{out}/rejected"
+        )
 
 
 class ReadPublished(beam.DoFn):
@@ -289,7 +276,7 @@ def build_published(pipeline: beam.Pipeline, paths: list[str], args) -> None:
         >> beam.ParDo(ReadPublished(args.max_record_bytes)).with_outputs("dead", main="documents")
     )
     write(read.documents, args.output, args.num_shards)
-    write_dead_and_rejects(read.dead, None, args.output)
+    (read.dead,) | "DeadLetters" >> WriteDeadLetters(f"{args.output}/dead_letter")
 
 
 def check_models(args) -> tuple[dict[str, Model], Model]:

@@ -47,7 +47,7 @@ from filters.perplexity import HISTOGRAM_BIN, PerplexityFilter, PerplexityScorer
 from filters.wikiref import WikirefClassifier, WikirefFilter
 from pipelines import accounting, launcher, options, staging
 from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
-from pipelines.shards import WriteShards
+from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, FirstBy, first_of_duplicates
 from pipelines.staging import Model
 from pipelines.wetread import ReadWet
@@ -197,23 +197,11 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
                 >> WriteShards(f"{out}/documents/{name}", n, schema=DOCUMENT_SCHEMA)
             )
     dedup["hashes"] | "WriteHashes" >> WriteHashSet(f"{out}/hashes", n)
-    dead = (read.dead, long_enough.dead, scored.dead) | "AllDeadLetters" >> beam.Flatten()
-    dead | "WriteDeadLetters" >> WriteShards(
-        f"{out}/dead_letter",
-        1,
-        key="file",
-        sort_key=lambda r: (r["file"], r["offset"], r.get("offset_in_member") or 0, r["reason"]),
-        fmt="jsonl",
-    )
+    dead = (read.dead, long_enough.dead, scored.dead)
+    dead | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
     if rejects:
-        (
-            (long_enough.rejects, dedup["dropped"], scored.rejects, kept.rejects)
-            | "AllRejects" >> beam.Flatten()
-            | "WriteRejects"
-            >> WriteShards(
-                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
-            )
-        )
+        rejected = (long_enough.rejects, dedup["dropped"], scored.rejects, kept.rejects)
+        rejected | "Rejects" >> WriteRejects(f"{out}/rejected")
 
 
 def check_models(args) -> dict[str, Model]:

@@ -40,7 +40,7 @@ from filters.code import CodeFilter, HeaderFilter, PathFilter, neox_counter
 from filters.licenses import LicenseFilter, spdx_of
 from pipelines import accounting, launcher, options, progress, staging
 from pipelines.neardup import NearDedup
-from pipelines.shards import WriteShards
+from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, FirstBy, each, first_of_duplicates
 from pipelines.staging import Model
 from readers.github import (
@@ -215,28 +215,12 @@ def build(
         | "Write" >> WriteShards(f"{out}/documents", args.num_shards, schema=DOCUMENT_SCHEMA)
     )
     stages = (licensed, wanted, cleaned, good)
-    dead = (read.dead, *(s.dead for s in stages)) | "AllDeadLetters" >> beam.Flatten()
-    dead | "WriteDeadLetters" >> WriteShards(
-        f"{out}/dead_letter",
-        1,
-        key="file",
-        sort_key=lambda r: (r["file"], r["offset"], r["reason"]),
-        fmt="jsonl",
-    )
+    (read.dead, *(s.dead for s in stages)) | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
     if rejects:
-        (
-            (
-                unique.rejects,
-                one_per_path.rejects,
-                *(s.rejects for s in stages),
-                *((near["rejects"],) if near else ()),
-            )
-            | "AllRejects" >> beam.Flatten()
-            | "WriteRejects"
-            >> WriteShards(
-                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
-            )
-        )
+        rejected = (unique.rejects, one_per_path.rejects, *(s.rejects for s in stages))
+        if near:
+            rejected += (near["rejects"],)
+        rejected | "Rejects" >> WriteRejects(f"{out}/rejected")
 
 
 def main(argv: list[str] | None = None) -> dict:

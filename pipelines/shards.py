@@ -164,3 +164,45 @@ class WriteShards(beam.PTransform):
             | "Collect" >> beam.combiners.ToList()
             | "Finalize" >> beam.Map(finalize, directory, n, fmt, schema)
         )
+
+
+def dead_letter_order(record: dict) -> tuple:
+    """Dead letters by file, then position (whichever fields the reader gave), then reason."""
+    position = (record.get(k) or 0 for k in ("stream_offset", "offset", "offset_in_member", "line"))
+    return (record["file"], *position, record["reason"])
+
+
+def reject_order(record: dict) -> tuple:
+    return record["id"], record["reason"]
+
+
+class WriteDeadLetters(beam.PTransform):
+    """The dead letters of any number of PCollections → one JSON-lines shard under `directory`
+    (they are few), in `order`; an empty shard when there are none."""
+
+    def __init__(self, directory: str, order: Callable[[dict], Any] = dead_letter_order):
+        super().__init__()
+        self.directory, self.order = directory, order
+
+    def expand(self, pcollections):
+        return (
+            tuple(pcollections)
+            | "Flatten" >> beam.Flatten()
+            | "Write"
+            >> WriteShards(self.directory, 1, key="file", sort_key=self.order, fmt="jsonl")
+        )
+
+
+class WriteRejects(beam.PTransform):
+    """The rejects (id, reason, …) of any number of PCollections → one JSON-lines shard."""
+
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, pcollections):
+        return (
+            tuple(pcollections)
+            | "Flatten" >> beam.Flatten()
+            | "Write" >> WriteShards(self.directory, 1, sort_key=reject_order, fmt="jsonl")
+        )

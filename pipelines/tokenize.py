@@ -41,7 +41,7 @@ from core.manifest import LEGACY_MANIFEST, MANIFEST, NOT_SOURCES
 from mixtures.mixture import SOURCES, MixtureError, load_mixture
 from pipelines import accounting, launcher, options, progress
 from pipelines.shards import (
-    WriteShards,
+    WriteDeadLetters,
     remove_stale,
     shard_name,
     shard_of,
@@ -234,17 +234,8 @@ def build(pipeline: beam.Pipeline, files: dict[str, list[str]], tokenizer: dict,
         | "GroupBySource" >> beam.GroupByKey()
         | "Manifests" >> beam.Map(lambda kv: finish_source(*kv, args.output, n, tokenizer))
     )
-    (
-        (groups.dead, encoded.dead)
-        | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters"
-        >> WriteShards(
-            FileSystems.join(args.output, DEAD_LETTER),
-            1,
-            key="file",
-            sort_key=_dead_letter_order,
-            fmt="jsonl",
-        )
+    (groups.dead, encoded.dead) | "DeadLetters" >> WriteDeadLetters(
+        FileSystems.join(args.output, DEAD_LETTER), _dead_letter_order
     )
 
 

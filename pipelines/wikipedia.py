@@ -33,6 +33,8 @@ from filters.wikiarticle import ArticleFilter, article_url
 from filters.wikitext import LANGUAGES, WikitextCleaner
 from pipelines import accounting, launcher, options, progress
 from pipelines.shards import (
+    WriteDeadLetters,
+    WriteRejects,
     WriteShards,
     finalize,
     write_shard,
@@ -325,27 +327,9 @@ def build(pipeline: beam.Pipeline, items: list[WorkItem], dead: list[dict], args
         schema=REFERENCE_SCHEMA,
     )
     unreadable = pipeline | "UnreadableDumps" >> beam.Create(dead) | beam.Map(_count_input_error)
-    (
-        (read["dead"], unreadable)
-        | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters"
-        >> WriteShards(
-            f"{out}/dead_letter",
-            1,
-            key="file",
-            sort_key=lambda r: (r["file"], r.get("stream_offset") or 0, r["offset"], r["reason"]),
-            fmt="jsonl",
-        )
-    )
+    (read["dead"], unreadable) | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
     if args.write_rejects:
-        (
-            (read["rejects"], written.rejects)
-            | "AllRejects" >> beam.Flatten()
-            | "WriteRejects"
-            >> WriteShards(
-                f"{out}/rejected", 1, sort_key=lambda r: (r["id"], r["reason"]), fmt="jsonl"
-            )
-        )
+        (read["rejects"], written.rejects) | "Rejects" >> WriteRejects(f"{out}/rejected")
 
 
 OUTPUTS = ("documents", "openings", "references", "dead_letter", "rejected")
