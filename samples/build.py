@@ -30,6 +30,7 @@ from core.files import file_sha256
 from readers import registry
 from samples.books import build_books
 from samples.code import build_github
+from samples.stackexchange import build_stackexchange
 from samples.webpages import WebPage, collect_pages
 
 log = logging.getLogger("sample")
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     files += build_commoncrawl(Path(args.cache), out / "commoncrawl")
     files += build_github(Path(args.cache), out / "github")
     files += build_books(Path(args.cache), out / "books")
+    files += build_stackexchange(Path(args.cache), out / "stackexchange")
     manifest = {"sources": {"gensim": f"{GENSIM[0]}=={GENSIM[1]}"}, "files": files}
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     log.info("sample written to %s (%d files)", out, len(files))

@@ -157,7 +157,7 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
 
     _make("tokenize", *common, "TOKEN_SHARDS=2")
     sources = open_sources(out / "tokens")
-    assert sorted(sources) == ["books", "c4", "commoncrawl", "github", "wikipedia"]
+    assert sorted(sources) == ["books", "c4", "commoncrawl", "github", "stackexchange", "wikipedia"]
     assert sources["wikipedia"].num_documents == 111  # every article written by make wikipedia
     cc_report = json.loads((out / "commoncrawl/report.json").read_text())
     assert sources["commoncrawl"].num_documents == sum(cc_report["buckets"].values())
@@ -167,6 +167,8 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
     assert sources["github"].num_documents == github_report["totals"]["kept"]
     books_report = json.loads((out / "books/report.json").read_text())
     assert sources["books"].num_documents == books_report["totals"]["kept"] == 22
+    se_report = json.loads((out / "stackexchange/report.json").read_text())
+    assert sources["stackexchange"].num_documents == se_report["totals"]["kept"] == 103
     sp = sentencepiece.SentencePieceProcessor(model_file=str(out / "models/tokenizer/llama1.model"))
     wiki = {r["id"]: r["text"] for r in pq.read_table(out / "wikipedia/documents").to_pylist()}
     shard = sources["wikipedia"].shards[0]
@@ -179,7 +181,7 @@ def test_make_tokenizer_tokenize_train_audit_export(runs):
     losses = [m["loss"] for m in metrics if "loss" in m]
     assert losses[-1] < losses[0] - 1.0, losses  # it learns
     drawn = [m["tokens_by_source"] for m in metrics if "tokens_by_source" in m][-1]
-    assert set(drawn) == {"books", "c4", "commoncrawl", "github", "wikipedia"}
+    assert set(drawn) == {"books", "c4", "commoncrawl", "github", "stackexchange", "wikipedia"}
     assert any("val_loss" in m for m in metrics)
     assert (run / "loss.png").read_bytes().startswith(b"\x89PNG") and "loss" in log
 
