@@ -49,7 +49,7 @@ BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
 
 .PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange wikiref lm tokenizer \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
-        bench-github bench-books bench-tokenize bench-loader bench-train clean clean-train distclean help
+        bench-github bench-books bench-stackexchange bench-tokenize bench-loader bench-train clean clean-train distclean help
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 20
@@ -293,6 +293,9 @@ bench-github: setup sample models ## GitHub files/s/core and MB/s/core: licence,
 
 bench-books: setup sample ## MinHash MB/s/core against datasketch; P/R/F1 of near-duplicate books on labelled pairs
 	$(PY) -m benchmarks.books --out benchmarks/results/books.json
+
+bench-stackexchange: setup sample ## StackExchange posts/s/core (read, HTML, assembly); memory peak at two site sizes
+	$(PY) -m benchmarks.stackexchange --out benchmarks/results/stackexchange.json
 
 bench-loader: $(STAMPS)/deps ## training loader tokens/s on one core, against a GPU's consumption
 	$(PY) -m benchmarks.train_loader --out benchmarks/results/train_loader.json
