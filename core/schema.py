@@ -69,6 +69,13 @@ SOURCE_FIELDS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
         ("author", pa.string()),
         ("publication_date", pa.string()),  # as the collection gives it
     ),
+    "arxiv": (
+        ("arxiv_id", pa.string()),  # 2301.00001, or hep-th/9901001
+        ("version", pa.int64()),  # when the source file name gives one
+        ("month", pa.string()),  # yymm
+        ("timestamp", pa.timestamp("s", tz="UTC")),  # the source's mtime in the archive
+        ("main_file", pa.string()),  # the file with \documentclass
+    ),
     "stackexchange": (
         ("site", pa.string()),  # cooking.stackexchange.com
         ("question_id", pa.int64()),
