@@ -47,9 +47,9 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange wikiref lm tokenizer \
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv wikiref lm tokenizer \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
-        bench-github bench-books bench-stackexchange bench-tokenize bench-loader bench-train clean clean-train distclean help
+        bench-github bench-books bench-stackexchange bench-arxiv bench-tokenize bench-loader bench-train clean clean-train distclean help
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 20
@@ -196,6 +196,15 @@ stackexchange: setup $(if $(filter $(SAMPLE)/%,$(STACKEXCHANGE_INPUT)),$(SAMPLE)
 	$(PY) -m pipelines.stackexchange --input $(STACKEXCHANGE_INPUT) $(if $(SE_SITES),--sites $(SE_SITES)) \
 	      --output $(RUN_OUTPUT)/stackexchange --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
+# arXiv (docs/recipe/arxiv.md): monthly source tars (arXiv_src_*.tar), papers' .gz files or
+# directories of papers. Default: the sample's monthly tar. ARXIV_DROP_APPENDIX=1 drops appendices.
+ARXIV_INPUT ?= $(SAMPLE)/arxiv/*.tar
+ARXIV_DROP_APPENDIX ?=
+arxiv: setup $(if $(filter $(SAMPLE)/%,$(ARXIV_INPUT)),$(SAMPLE)/.stamp) ## the arXiv pipeline (ARXIV_INPUT)
+	$(BUILD_WHEEL)
+	$(PY) -m pipelines.arxiv --input $(ARXIV_INPUT) $(if $(ARXIV_DROP_APPENDIX),--drop_appendix) \
+	      --output $(RUN_OUTPUT)/arxiv --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
+
 wikiref: setup models $(if $(filter $(SAMPLE)/%,$(WIKIREF_WET)),$(SAMPLE)/.stamp) ## the Wikipedia-reference classifier
 	@test -f $(OUTPUT)/wikipedia/report.json || $(MAKE) --no-print-directory wikipedia $(LOCAL_RUN)
 	$(PY) -m filtermodels.wikiref --references $(OUTPUT)/wikipedia/references --wet $(WIKIREF_WET) \
@@ -215,7 +224,7 @@ VOCAB           ?= 32000
 TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
-	@for src in wikipedia commoncrawl c4 github books stackexchange; do \
+	@for src in wikipedia commoncrawl c4 github books stackexchange arxiv; do \
 	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
@@ -296,6 +305,9 @@ bench-books: setup sample ## MinHash MB/s/core against datasketch; P/R/F1 of nea
 
 bench-stackexchange: setup sample ## StackExchange posts/s/core (read, HTML, assembly); memory peak at two site sizes
 	$(PY) -m benchmarks.stackexchange --out benchmarks/results/stackexchange.json
+
+bench-arxiv: setup sample ## arXiv papers/s/core and MB/s/core (read, assemble, clean); the macro expander's worst cases
+	$(PY) -m benchmarks.arxiv --out benchmarks/results/arxiv.json
 
 bench-loader: $(STAMPS)/deps ## training loader tokens/s on one core, against a GPU's consumption
 	$(PY) -m benchmarks.train_loader --out benchmarks/results/train_loader.json

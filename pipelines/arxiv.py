@@ -74,8 +74,8 @@ def paper_document(paper: Paper) -> dict:
     sources, latin = {}, 0
     for name, data in paper.files.items():
         if name.lower().endswith(TEX_SUFFIXES):
-            sources[name], utf8 = decode(data)
-            latin += not utf8
+            sources[name], not_utf8 = decode(data)
+            latin += not_utf8
     return {
         "id": f"{SOURCE}/{paper.arxiv_id}",
         "arxiv_id": paper.arxiv_id,

@@ -28,6 +28,7 @@ from converters.warc2wet import convert, wet_name
 from converters.warcwriter import WarcWriter
 from core.files import file_sha256
 from readers import registry
+from samples.arxiv import build_arxiv
 from samples.books import build_books
 from samples.code import build_github
 from samples.stackexchange import build_stackexchange
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     files += build_github(Path(args.cache), out / "github")
     files += build_books(Path(args.cache), out / "books")
     files += build_stackexchange(Path(args.cache), out / "stackexchange")
+    files += build_arxiv(Path(args.cache), out / "arxiv")
     manifest = {"sources": {"gensim": f"{GENSIM[0]}=={GENSIM[1]}"}, "files": files}
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     log.info("sample written to %s (%d files)", out, len(files))

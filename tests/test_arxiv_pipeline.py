@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATAFLOW_DRY_RUN
+from conftest import DATAFLOW_DRY_RUN, ROOT
 
 from core.schema import document_schema
 from pipelines import arxiv
@@ -73,13 +73,15 @@ def test_a_monthly_tar_end_to_end(tmp_path):
         "2301/2301.00002v2.gz": gzip.compress(SINGLE.encode(), mtime=0),
         "2301/2301.00003.gz": gzip.compress(NO_SECTION.encode(), mtime=0),
         "2301/2301.00004.gz": evil,
+        "2301/2301.00005.gz": gzip.compress(SINGLE.replace("One", "Caf\xe9").encode("latin-1")),
     }
     source = _monthly(tmp_path / "arXiv_src_2301_001.tar", members)
     out = tmp_path / "out"
     report = arxiv.main(["--input", source, "--output", str(out), "--num_shards", "1"])
-    assert report["invariant"]["holds"] and report["totals"]["read"] == 4
+    assert report["invariant"]["holds"] and report["totals"]["read"] == 5
     assert report["by_stage"]["clean"] == {"dropped_no_section": 1}
-    assert report["totals"]["kept"] == 2
+    assert report["totals"]["kept"] == 3
+    assert report["latex"] == {"not_utf8_paper": 1}  # decoded as Latin-1, kept, counted
     files = sorted((out / "documents").glob("*.parquet"))
     assert pq.read_schema(files[0]).names == document_schema("arxiv").names
     rows = {r["arxiv_id"]: r for f in files for r in pq.read_table(f).to_pylist()}
@@ -94,6 +96,7 @@ def test_a_monthly_tar_end_to_end(tmp_path):
         "https://arxiv.org/abs/2301.00001",
     )
     assert rows["2301.00002"]["version"] == 2
+    assert "Café file." in rows["2301.00005"]["text"]
     dead = [json.loads(x) for f in (out / "dead_letter").glob("*.jsonl") for x in f.open()]
     assert [d["reason"] for d in dead] == ["unsafe_path"]
 
@@ -102,3 +105,12 @@ def test_dataflow_job_builds_offline_with_dry_run(tmp_path):
     source = _monthly(tmp_path / "arXiv_src_2301_001.tar", {})
     with pytest.raises(SystemExit, match="cannot read local paths"):
         arxiv.main(["--input", source, "--output", "gs://b/out", *DATAFLOW_DRY_RUN])
+
+
+def test_the_sample_monthly_tar(tmp_path):
+    source = ROOT / "data/sample/arxiv/arXiv_src_2301_001.tar"
+    report = arxiv.main(["--input", str(source), "--output", str(tmp_path), "--num_shards", "1"])
+    assert report["invariant"]["holds"]
+    # five real documents; pybtex's xampl.tex has nothing after its preamble
+    assert report["totals"] == {"read": 5, "kept": 4, "dropped_no_section": 1}
+    assert "not_utf8_paper" not in report["latex"]
