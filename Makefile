@@ -188,12 +188,15 @@ books: setup $(if $(filter $(SAMPLE)/%,$(BOOKS_INPUT)),$(SAMPLE)/.stamp) ## the 
 	      --output $(RUN_OUTPUT)/books --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
 # StackExchange (docs/recipe/stackexchange.md): per-site .7z archives of the data dump or Posts.xml
-# files in folders named for their site. Default: the sample's three sites. SE_SITES: a subset.
+# files in folders named for their site. Default: the sample's three sites. SE_SITES: a subset to
+# read; SE_TOP: how many of the largest sites read are kept (LLaMA's 28; 0: all).
 STACKEXCHANGE_INPUT ?= $(SAMPLE)/stackexchange/*.7z $(SAMPLE)/stackexchange/*/Posts.xml
 SE_SITES ?=
+SE_TOP   ?= 28
 stackexchange: setup $(if $(filter $(SAMPLE)/%,$(STACKEXCHANGE_INPUT)),$(SAMPLE)/.stamp) ## the StackExchange pipeline (STACKEXCHANGE_INPUT, SE_SITES)
 	$(BUILD_WHEEL)
 	$(PY) -m pipelines.stackexchange --input $(STACKEXCHANGE_INPUT) $(if $(SE_SITES),--sites $(SE_SITES)) \
+	      --top_sites $(SE_TOP) \
 	      --output $(RUN_OUTPUT)/stackexchange --num_shards $(SHARDS) $(REMOTE) $(BEAM_RUN)
 
 # arXiv (docs/recipe/arxiv.md): monthly source tars (arXiv_src_*.tar), papers' .gz files or

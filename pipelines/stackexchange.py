@@ -7,7 +7,8 @@ question, its answers under it, highest score first.
 Inputs: per-site `.7z` archives of the StackExchange data dump, or `Posts.xml` files (in a folder
 named for the site), read as a stream (entities, DTDs and network off). Posts are grouped by
 (site, question id) in a shuffle, never a site in one worker's memory; every answer is kept,
-sorted by score as a number (RedPajama sorted score strings: "9" before "42"), ties by id. The
+sorted by score as a number (RedPajama sorted score strings: "9" before "42"), ties by id. Of the
+sites read, the --top_sites (28, LLaMA's) with the most questions and answers are kept. The
 text is `Q: <title> <body>` then `\\nA: <answer>` per answer, HTML turned into text with code
 blocks, paragraphs and list items kept. A document is a question (report.json: read = kept +
 dropped, per site); answers are counted apart (`answers`: attached, and `orphan` when their
@@ -32,7 +33,8 @@ SOURCE = "stackexchange"
 log = logging.getLogger(SOURCE)
 
 DOCUMENT_SCHEMA = document_schema(SOURCE)
-ANSWERS, OTHER = "answers", "other_posts"  # counters that are not documents
+# Counters that are not documents: answers, posts of other types, the sites chosen (their posts).
+ANSWERS, OTHER, SELECTED = "answers", "other_posts", "selected_sites"
 
 
 class ReadPosts(beam.DoFn):
@@ -62,11 +64,26 @@ class ReadPosts(beam.DoFn):
         progress.add(done=1)
 
 
-def assemble(element, write_rejects: bool):
-    """One question's posts → its document; answers without their question are counted."""
+def largest_sites(posts_per_site: list[tuple[str, int]], top: int | None) -> frozenset[str]:
+    """The `top` sites with the most questions and answers (ties by name), all when None."""
+    ranked = sorted(posts_per_site, key=lambda kv: (-kv[1], kv[0]))
+    chosen = ranked if top is None else ranked[:top]
+    for site, posts in chosen:
+        accounting.count(SOURCE, SELECTED, site, posts)
+    return frozenset(site for site, _ in chosen)
+
+
+def assemble(element, write_rejects: bool, selected: frozenset[str]):
+    """One question's posts → its document; answers without their question, and the posts of
+    sites not selected, are counted."""
     (site, question_id), posts = element
     questions = sorted((p for p in posts if p.post_type == QUESTION), key=lambda p: p.id)
     answers = [p for p in posts if p.post_type == ANSWER]
+    if site not in selected:
+        accounting.count(SOURCE, ANSWERS, "site_not_selected", len(answers))
+        if questions:
+            accounting.count(SOURCE, site, "dropped_site_not_selected", len(questions))
+        return
     if not questions:
         accounting.count(SOURCE, ANSWERS, "orphan", len(answers))
         if write_rejects:
@@ -94,11 +111,20 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
         | "Spread" >> beam.Reshuffle()
         | "ReadPosts" >> beam.ParDo(ReadPosts()).with_outputs("dead", main="posts")
     )
+    selected = (
+        read.posts
+        | "PostSite" >> beam.Map(lambda keyed: keyed[0][0])
+        | "PostsPerSite" >> beam.combiners.Count.PerElement()
+        | "AllSites" >> beam.combiners.ToList()
+        | "Largest" >> beam.Map(largest_sites, args.top_sites)
+    )
     documents = (
         read.posts
         | "ByQuestion" >> beam.GroupByKey()
         | "Assemble"
-        >> beam.ParDo(assemble, args.write_rejects).with_outputs("rejects", main="documents")
+        >> beam.ParDo(assemble, args.write_rejects, beam.pvalue.AsSingleton(selected)).with_outputs(
+            "rejects", main="documents"
+        )
     )
     (
         documents.documents
@@ -119,12 +145,20 @@ def main(argv: list[str] | None = None) -> dict:
         help="site archives (<site>.7z) or Posts.xml files (in a folder named for the site)",
     )
     parser.add_argument(
-        "--sites", default=None, help="comma-separated sites to keep (default: every input)"
+        "--sites", default=None, help="comma-separated sites to read (default: every input)"
+    )
+    parser.add_argument(
+        "--top_sites",
+        type=int,
+        default=28,
+        help="keep the N sites with the most questions and answers among those read, as LLaMA "
+        "took the 28 largest (0: all)",
     )
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--num_shards", type=int, default=4, help="shards of documents/")
     parser.add_argument("--write_rejects", action="store_true", help="write orphan answers")
     args, beam_args = parser.parse_known_args(argv)
+    args.top_sites = args.top_sites or None
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     paths = options.expand(args.input, "input")
@@ -138,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {
             "inputs": paths,
             "sites": sorted({site_name(p) for p in paths}),
+            "selected_sites": counted.pop(SELECTED, {}),  # with their questions and answers
             "answers": counted.pop(ANSWERS, {}),
             "other_posts": counted.pop(OTHER, {}),
         }

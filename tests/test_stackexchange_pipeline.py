@@ -104,3 +104,18 @@ def test_dataflow_job_builds_offline_with_dry_run(tmp_path, monkeypatch):
     shutil.copytree(SAMPLE, tmp_path / "gcs/demo-bucket/se")
     report = stackexchange.main(["--input", "gs://demo-bucket/se/*.7z", *args])
     assert report["dry_run"] and report["inputs"] == 1
+
+
+def test_only_the_largest_sites_are_kept(tmp_path):
+    out = tmp_path / "top"
+    report = _run(INPUTS, out, "--top_sites", "2")
+    assert report["invariant"]["holds"]
+    # posts (questions + answers) per site: programming 145, design 65 (its orphans included),
+    # library 66: the two largest are programming and library
+    assert sorted(report["selected_sites"]) == [
+        "python-faq-library.stackexchange.com",
+        "python-faq-programming.stackexchange.com",
+    ]
+    dropped = report["by_site"]["python-faq-design.stackexchange.com"]
+    assert dropped == {"read": 24, "dropped_site_not_selected": 24}
+    assert {r["site"] for r in _rows(out)} == set(report["selected_sites"])
