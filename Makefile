@@ -47,7 +47,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv wikiref lm tokenizer \
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv corpus wikiref lm tokenizer \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
         bench-github bench-books bench-stackexchange bench-arxiv bench-tokenize bench-loader bench-train clean clean-train distclean help
 
@@ -227,7 +227,7 @@ VOCAB           ?= 32000
 TOKENIZER_CHARS ?= 100000000
 TOKENIZER       ?= $(MODELS)/tokenizer/$(MIX).model
 tokenizer: $(STAMPS)/deps ## SentencePiece BPE tokenizer (VOCAB pieces) on a sample drawn by MIX's weights
-	@for src in wikipedia commoncrawl c4 github books stackexchange arxiv; do \
+	@for src in $$($(PY) -m mixtures.corpus --list --mixture $(MIX)); do \
 	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
 	done
 	$(PY) -m tokenizer.train --mix $(MIX) --data $(OUTPUT) --output $(dir $(TOKENIZER)) \
@@ -250,6 +250,21 @@ STRICT ?=
 audit: $(STAMPS)/deps ## mixture vs token shards: epochs, missing sources, a run's mix (BUDGET, RUN, STRICT=1)
 	$(PY) -m mixtures.audit --mixture $(MIX) --tokens $(OUTPUT)/tokens --output $(OUTPUT)/audit \
 	      $(if $(BUDGET),--budget $(BUDGET),$(if $(MODEL),--model $(MODEL))) $(if $(RUN),--run $(RUN)) $(if $(STRICT),--strict)
+
+# The whole corpus of MIX: each source pipeline whose report is missing (on the sample by default,
+# or on the inputs each source's variables give), the tokenizer when missing, token shards when a
+# source has none, the audit, then one table: per source read, kept, dropped by reason, documents,
+# tokens, the share of its draw they serve, epochs against Table 1 ($(OUTPUT)/audit/corpus.json).
+corpus: $(STAMPS)/deps ## every source of MIX, the tokenizer, token shards, the audit and a table per source
+	@for src in $$($(PY) -m mixtures.corpus --list --mixture $(MIX)); do \
+	  test -f $(OUTPUT)/$$src/report.json || $(MAKE) --no-print-directory $$src $(LOCAL_RUN) || exit 1; \
+	done
+	@test -f $(TOKENIZER) || $(MAKE) --no-print-directory tokenizer
+	@for src in $$($(PY) -m mixtures.corpus --list --mixture $(MIX)); do \
+	  test -f $(OUTPUT)/tokens/$$src/_manifest.json || { $(MAKE) --no-print-directory tokenize || exit 1; break; }; \
+	done
+	@$(MAKE) --no-print-directory audit
+	$(PY) -m mixtures.corpus --mixture $(MIX) --data $(OUTPUT)
 
 # Training (docs/recipe/model.md): MODEL on MIX's token shards under TOKENS, in the run directory OUT (resumed
 # from its newest checkpoint, or from RESUME=). NPROC=N on the command line runs N processes with

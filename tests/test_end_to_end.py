@@ -147,15 +147,29 @@ def test_second_make_does_no_setup_work():
 
 
 def test_make_tokenizer_tokenize_train_audit_export(runs):
-    """The issue-4/5 chain as a user runs it on the sample: tokenizer, token shards, a short
-    training run, the audit of its realised mixture, and the Hugging Face export."""
+    """The chain as a user runs it on the sample: `make corpus` (every source, the tokenizer,
+    token shards, the audit and its table), a short training run, the audit of its realised
+    mixture, and the Hugging Face export."""
     out, _, _ = runs
     common = [f"OUTPUT={out}", f"MODELS={out}/models", "WORKERS=2"]
-    _make("tokenizer", *common)  # runs the source pipelines whose output is missing
+    log = _make("corpus", *common, "TOKEN_SHARDS=2")  # every source, tokenizer, shards, audit
     card = json.loads((out / "models/tokenizer/llama1.json").read_text())
     assert card["tokenizer"]["vocab_size"] == card["vocab_size_requested"] == 32000
-
-    _make("tokenize", *common, "TOKEN_SHARDS=2")
+    corpus = json.loads((out / "audit/corpus.json").read_text())
+    rows = {row["source"]: row for row in corpus["sources"]}
+    assert set(rows) == {
+        "arxiv",
+        "books",
+        "c4",
+        "commoncrawl",
+        "github",
+        "stackexchange",
+        "wikipedia",
+    }
+    assert all(row["pipeline_ran"] and row["tokens"] > 0 for row in rows.values())
+    assert rows["books"]["dropped"] == {"near_duplicate": 1}
+    assert rows["c4"]["read"] == 2243 and "not_english" in rows["c4"]["dropped"]
+    assert "corpus: llama1" in log and "stackexchange" in log
     sources = open_sources(out / "tokens")
     assert sorted(sources) == [
         "arxiv", "books", "c4", "commoncrawl", "github", "stackexchange", "wikipedia"
