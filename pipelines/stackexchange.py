@@ -99,10 +99,6 @@ def assemble(element, write_rejects: bool, selected: frozenset[str]):
     yield question_document(question, answers)
 
 
-def _schema_row(doc: dict) -> dict:
-    return {name: doc.get(name) for name in DOCUMENT_SCHEMA.names}
-
-
 def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
     out = args.output
     read = (
@@ -126,10 +122,8 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
             "rejects", main="documents"
         )
     )
-    (
-        documents.documents
-        | "Rows" >> beam.Map(_schema_row)
-        | "Write" >> WriteShards(f"{out}/documents", args.num_shards, schema=DOCUMENT_SCHEMA)
+    documents.documents | "Write" >> WriteShards(  # question_document: the schema's fields
+        f"{out}/documents", args.num_shards, schema=DOCUMENT_SCHEMA
     )
     (read.dead,) | "DeadLetters" >> WriteDeadLetters(f"{out}/dead_letter")
     if args.write_rejects:
