@@ -13,6 +13,7 @@ decodes entities itself (`convert_charrefs`).
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 BLOCKS = frozenset(
@@ -24,6 +25,9 @@ CELLS = frozenset({"td", "th"})
 SKIPPED = frozenset({"script", "style", "template"})
 LISTS = frozenset({"ul", "ol"})
 _SPACE = re.compile(r"\s+")
+
+
+_ANY_TAG = re.compile(r"<[^>]*>")
 
 
 class _Text(HTMLParser):
@@ -155,8 +159,16 @@ class _Text(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
-    """The text of a post body: blocks apart, code verbatim, lists as `* ` lines."""
+    """The text of a post body: blocks apart, code verbatim, lists as `* ` lines.
+
+    `<![` opens no section in HTML (CDATA only in SVG/MathML, which posts do not hold), but
+    the standard parser asserts on most such openings (`<![--`): it is read as text. Should the
+    parser still give up on a body, its tags are stripped and its entities decoded instead, so a
+    hostile post costs its formatting, never the run."""
     parser = _Text()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html.replace("<![", "&lt;!["))
+        parser.close()
+    except (AssertionError, ValueError):
+        return unescape(_ANY_TAG.sub(" ", html)).strip()
     return parser.text()
