@@ -509,8 +509,8 @@ def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
 
     from pipelines.commoncrawl import SOURCE, _length_filters, _wet_document
     from pipelines.linededup import LineDedup
+    from pipelines.reading import ReadInputs, wet_documents
     from pipelines.stages import ApplyFilters
-    from pipelines.wetread import ReadWet
     from readers.warc import DEFAULT_MAX_RECORD_BYTES
 
     paths = sorted(str(p) for p in crawl.glob("*.warc.wet.gz"))
@@ -525,9 +525,9 @@ def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
             | "WetFiles" >> beam.Create(paths)
             | "Spread" >> beam.Reshuffle()
             | "ReadWet"
-            >> beam.ParDo(ReadWet(SOURCE, _wet_document, DEFAULT_MAX_RECORD_BYTES)).with_outputs(
-                "dead", main="documents"
-            )
+            >> beam.ParDo(
+                ReadInputs(SOURCE, partial(wet_documents, _wet_document, DEFAULT_MAX_RECORD_BYTES))
+            ).with_outputs("dead", main="documents")
         ).documents
         too_short = partial(_length_filters, MIN_LENGTH)
         docs = (docs | "TooShort" >> ApplyFilters(SOURCE, too_short, group="read")).documents

@@ -33,7 +33,8 @@ from core.deadletter import DeadLetter
 from core.schema import document_schema
 from filters.base import KEEP, Decision, Filter
 from filters.latex import TEX_SUFFIXES, assemble, clean, decode
-from pipelines import accounting, launcher, options, progress
+from pipelines import accounting, launcher, options
+from pipelines.reading import ReadInputs
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters
 from readers.arxiv import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_PAPER_BYTES, Paper, read_arxiv
@@ -46,27 +47,10 @@ STAGES = ("read", "assemble", "clean", "written")
 PROBLEMS = "latex"  # counters that are not documents: includes, macros, encodings
 
 
-class ReadPapers(beam.DoFn):
-    """An input → its papers; dead letters accounted for."""
-
-    def __init__(self, max_paper_bytes: int, max_members: int):
-        self.max_paper_bytes, self.max_members = max_paper_bytes, max_members
-
-    def process(self, path: str):
-        try:
-            for item in read_arxiv(path, self.max_paper_bytes, self.max_members):
-                if isinstance(item, DeadLetter):
-                    yield beam.pvalue.TaggedOutput(
-                        "dead", accounting.count_dead(SOURCE, "read", item)
-                    )
-                    continue
-                accounting.count(SOURCE, "read", "read")
-                yield paper_document(item)
-        except (OSError, ValueError) as exc:
-            accounting.count(SOURCE, "read", "input_errors")
-            dead = DeadLetter(path, 0, "unreadable_file", f"{type(exc).__name__}: {exc}")
-            yield beam.pvalue.TaggedOutput("dead", dead.to_record())
-        progress.add(done=1)
+def read_papers(max_paper_bytes: int, max_members: int, path: str):
+    """An input → its papers as documents, or dead letters."""
+    for item in read_arxiv(path, max_paper_bytes, max_members):
+        yield item if isinstance(item, DeadLetter) else paper_document(item)
 
 
 def paper_document(paper: Paper) -> dict:
@@ -147,9 +131,13 @@ def build(pipeline: beam.Pipeline, paths: list[str], args) -> None:
         | "Inputs" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadPapers"
-        >> beam.ParDo(ReadPapers(args.max_paper_bytes, args.max_members)).with_outputs(
-            "dead", main="papers"
-        )
+        >> beam.ParDo(
+            ReadInputs(
+                SOURCE,
+                partial(read_papers, args.max_paper_bytes, args.max_members),
+                errors=(OSError, ValueError),  # ValueError: not a tar, .gz or directory
+            )
+        ).with_outputs("dead", main="papers")
     )
     papers = read.papers | "SpreadPapers" >> beam.Reshuffle()  # a monthly tar's, over workers
     cleaned = papers | "Clean" >> ApplyFilters(

@@ -29,13 +29,15 @@ import apache_beam as beam
 from core.deadletter import DeadLetter
 from core.schema import document_schema
 from filters.base import NotBlank
-from pipelines import accounting, launcher, options, progress
+from pipelines import accounting, launcher, options
 from pipelines.neardup import NearDedup, layout
+from pipelines.reading import ReadInputs
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, each
 from readers.books import (
     DEFAULT_MAX_BOOK_BYTES,
     KINDS,
+    Book,
     detect_kind,
     gutenberg_files,
     read_books,
@@ -51,45 +53,36 @@ STAGES = ("read", "empty", "near_dedup", "written")
 GUTENBERG_GROUP = "gutenberg"  # licence header/footer found or not: not documents
 
 
-class ReadBooks(beam.DoFn):
-    """An input (a file) → its books as documents; dead letters accounted for."""
+def read_work(max_book_bytes: int, work: tuple[str, str, int]):
+    """A work item (a Gutenberg file, or a JSON-lines file) → its books as documents."""
+    kind, path, size = work
+    if kind == "gutenberg":
+        items = [read_gutenberg_file(path, size, max_book_bytes)]
+    else:
+        items = read_books(path, kind, max_book_bytes)
+    for item in items:
+        yield item if isinstance(item, DeadLetter) else book_document(item, kind)
 
-    def __init__(self, max_book_bytes: int):
-        self.max_book_bytes = max_book_bytes
 
-    def process(self, work: tuple[str, str, int]):
-        kind, path, size = work
-        try:
-            if kind == "gutenberg":
-                items = [read_gutenberg_file(path, size, self.max_book_bytes)]
-            else:
-                items = read_books(path, kind, self.max_book_bytes)
-            for item in items:
-                if isinstance(item, DeadLetter):
-                    yield beam.pvalue.TaggedOutput(
-                        "dead", accounting.count_dead(SOURCE, "read", item)
-                    )
-                    continue
-                accounting.count(SOURCE, "read", "read")
-                if kind == "gutenberg":
-                    found = "stripped" if item.header_found or item.footer_found else "no_markers"
-                    accounting.count(SOURCE, GUTENBERG_GROUP, found)
-                yield {
-                    "id": item.id,
-                    "text": item.text,
-                    "source": SOURCE,
-                    "url": item.url,
-                    "title": item.title,
-                    "collection": item.collection,
-                    "book_id": item.book_id,
-                    "author": item.author,
-                    "publication_date": item.publication_date,
-                }
-        except OSError as exc:
-            accounting.count(SOURCE, "read", "input_errors")
-            dead = DeadLetter(path, 0, "unreadable_file", f"{type(exc).__name__}: {exc}")
-            yield beam.pvalue.TaggedOutput("dead", dead.to_record())
-        progress.add(done=1)
+def book_document(book: Book, kind: str) -> dict:
+    if kind == "gutenberg":
+        found = "stripped" if book.header_found or book.footer_found else "no_markers"
+        accounting.count(SOURCE, GUTENBERG_GROUP, found)
+    return {
+        "id": book.id,
+        "text": book.text,
+        "source": SOURCE,
+        "url": book.url,
+        "title": book.title,
+        "collection": book.collection,
+        "book_id": book.book_id,
+        "author": book.author,
+        "publication_date": book.publication_date,
+    }
+
+
+def _work_path(work: tuple) -> str:
+    return work[1]
 
 
 def longest_first(doc: dict) -> tuple[int, str]:
@@ -134,7 +127,9 @@ def build(pipeline: beam.Pipeline, items: list[tuple[str, str, int]], dead: list
         | "Inputs" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()
         | "ReadBooks"
-        >> beam.ParDo(ReadBooks(args.max_book_bytes)).with_outputs("dead", main="documents")
+        >> beam.ParDo(
+            ReadInputs(SOURCE, partial(read_work, args.max_book_bytes), path_of=_work_path)
+        ).with_outputs("dead", main="documents")
     )
     texts = read.documents | "Empty" >> ApplyFilters(
         SOURCE, each(NotBlank), write_rejects=rejects, reject_fields=("id", "title")

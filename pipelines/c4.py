@@ -35,7 +35,6 @@ from functools import partial
 import apache_beam as beam
 
 from core import files
-from core.deadletter import DeadLetter
 from core.schema import document_schema
 from filtermodels.badwords import load_words
 from filtermodels.lid import LID
@@ -57,11 +56,11 @@ from filters.c4 import (
     text_md5,
 )
 from filters.langid import LanguageIdentifier
-from pipelines import accounting, launcher, options, progress, staging
+from pipelines import accounting, launcher, options, staging
+from pipelines.reading import ReadInputs, wet_documents
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, each
 from pipelines.staging import Model
-from pipelines.wetread import ReadWet
 from readers.c4 import parse_timestamp, read_published
 from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord
 from readers.wet import document_id
@@ -218,9 +217,9 @@ def build_from_wet(
         | "WetFiles" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadWet"
-        >> beam.ParDo(ReadWet(SOURCE, wet_page, args.max_record_bytes)).with_outputs(
-            "dead", main="documents"
-        )
+        >> beam.ParDo(
+            ReadInputs(SOURCE, partial(wet_documents, wet_page, args.max_record_bytes))
+        ).with_outputs("dead", main="documents")
     )
     pages = read.documents | "NotEmpty" >> stage(_read_filters, group="read")
     short = pages.documents | "Length" >> stage(each(PageLength))
@@ -250,30 +249,15 @@ def build_from_wet(
         )
 
 
-class ReadPublished(beam.DoFn):
-    """A published C4 file → its documents, unfiltered; dead letters accounted for."""
-
-    def __init__(self, max_line_bytes: int):
-        self.max_line_bytes = max_line_bytes
-
-    def process(self, path: str):
-        for item in read_published(path, self.max_line_bytes):
-            if isinstance(item, DeadLetter):
-                dead = accounting.count_dead(SOURCE, "read", item)
-                yield beam.pvalue.TaggedOutput("dead", dead)
-                continue
-            accounting.count(SOURCE, "read", "read")
-            yield item
-        progress.add(done=1)
-
-
 def build_published(pipeline: beam.Pipeline, paths: list[str], args) -> None:
     read = (
         pipeline
         | "C4Files" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadPublished"
-        >> beam.ParDo(ReadPublished(args.max_record_bytes)).with_outputs("dead", main="documents")
+        >> beam.ParDo(
+            ReadInputs(SOURCE, partial(read_published, max_line_bytes=args.max_record_bytes))
+        ).with_outputs("dead", main="documents")
     )
     write(read.documents, args.output, args.num_shards)
     (read.dead,) | "DeadLetters" >> WriteDeadLetters(f"{args.output}/dead_letter")

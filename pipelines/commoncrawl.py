@@ -47,10 +47,10 @@ from filters.perplexity import HISTOGRAM_BIN, PerplexityFilter, PerplexityScorer
 from filters.wikiref import WikirefClassifier, WikirefFilter
 from pipelines import accounting, launcher, options, staging
 from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
+from pipelines.reading import ReadInputs, wet_documents
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, FirstBy, first_of_duplicates
 from pipelines.staging import Model
-from pipelines.wetread import ReadWet
 from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord
 from readers.wet import document_id, wet_document
 
@@ -149,9 +149,9 @@ def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Mod
         | "WetFiles" >> beam.Create(paths)
         | "Spread" >> beam.Reshuffle()
         | "ReadWet"
-        >> beam.ParDo(ReadWet(SOURCE, _wet_document, args.max_record_bytes)).with_outputs(
-            "dead", main="documents"
-        )
+        >> beam.ParDo(
+            ReadInputs(SOURCE, partial(wet_documents, _wet_document, args.max_record_bytes))
+        ).with_outputs("dead", main="documents")
     )
     long_enough = read.documents | "TooShort" >> ApplyFilters(
         SOURCE, partial(_length_filters, args.min_length), group="read", write_rejects=rejects

@@ -38,8 +38,9 @@ from filtermodels.lid import NEOX
 from filters.base import Filter
 from filters.code import CodeFilter, HeaderFilter, PathFilter, neox_counter
 from filters.licenses import LicenseFilter, spdx_of
-from pipelines import accounting, launcher, options, progress, staging
+from pipelines import accounting, launcher, options, staging
 from pipelines.neardup import NearDedup
+from pipelines.reading import ReadInputs
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, FirstBy, each, first_of_duplicates
 from pipelines.staging import Model
@@ -62,44 +63,32 @@ STAGES = ("read", "license", "path", "dedup", "header", "quality", "near_dedup",
 LANGUAGE_GROUP, HEADER_GROUP = "languages", "headers"
 
 
-class ReadCode(beam.DoFn):
-    """A work item (an input file, or one repository of a tree) → its source files as
-    documents; dead letters accounted for. An input that cannot be opened is one dead letter."""
+def read_work(max_file_bytes: int, work: tuple[str, str, str]):
+    """A work item (an input file, or one repository of a tree) → its files as documents."""
+    kind, path, name = work
+    if kind == "repository":
+        items = read_repository(name, path, max_file_bytes)
+    else:
+        items = read_code(path, kind, max_file_bytes)
+    for item in items:
+        yield item if isinstance(item, DeadLetter) else code_document(item)
 
-    def __init__(self, max_file_bytes: int):
-        self.max_file_bytes = max_file_bytes
 
-    def process(self, work: tuple[str, str, str]):
-        kind, path, name = work
-        try:
-            if kind == "repository":
-                items = read_repository(name, path, self.max_file_bytes)
-            else:
-                items = read_code(path, kind, self.max_file_bytes)
-            for item in items:
-                yield from self._emit(item)
-        except OSError as exc:
-            accounting.count(SOURCE, "read", "input_errors")
-            error = f"{type(exc).__name__}: {exc}"
-            dead = DeadLetter(path, 0, "unreadable_file", error)
-            yield beam.pvalue.TaggedOutput("dead", dead.to_record())
-        progress.add(done=1)
+def code_document(item: CodeFile) -> dict:
+    return {
+        "id": f"{SOURCE}/{item.repo_name}/{item.path}",
+        "repo_name": item.repo_name,
+        "path": item.path,
+        "content": item.text,
+        "license": item.license,
+        "size": item.size,
+        "content_hash": item.content_md5,
+        "input": item.source_file,
+    }
 
-    def _emit(self, item: CodeFile | DeadLetter):
-        if isinstance(item, DeadLetter):
-            yield beam.pvalue.TaggedOutput("dead", accounting.count_dead(SOURCE, "read", item))
-            return
-        accounting.count(SOURCE, "read", "read")
-        yield {
-            "id": f"{SOURCE}/{item.repo_name}/{item.path}",
-            "repo_name": item.repo_name,
-            "path": item.path,
-            "content": item.text,
-            "license": item.license,
-            "size": item.size,
-            "content_hash": item.content_md5,
-            "input": item.source_file,
-        }
+
+def _work_path(work: tuple) -> str:
+    return work[1]
 
 
 def _load_counter(tokenizer: Model) -> Callable[[str], int]:
@@ -185,7 +174,9 @@ def build(
         | "Inputs" >> beam.Create(items)
         | "Spread" >> beam.Reshuffle()
         | "ReadCode"
-        >> beam.ParDo(ReadCode(args.max_file_bytes)).with_outputs("dead", main="documents")
+        >> beam.ParDo(
+            ReadInputs(SOURCE, partial(read_work, args.max_file_bytes), path_of=_work_path)
+        ).with_outputs("dead", main="documents")
     )
     licensed = read.documents | "License" >> stage(each(LicenseFilter))
     wanted = licensed.documents | "Path" >> stage(each(PathFilter))
