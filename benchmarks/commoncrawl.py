@@ -61,7 +61,6 @@ import ctypes.util
 import glob
 import json
 import os
-import pickle
 import resource
 import subprocess
 import sys
@@ -292,11 +291,9 @@ def stages_child(crawl: Path, work: Path) -> dict:
     paths = sorted(str(p) for p in crawl.glob("*.warc.wet.gz"))
     docs, read = read_stage(paths)
     docs, dedup = dedup_stage(docs)
-    (work / "lid_inputs.pkl").write_bytes(
-        pickle.dumps([d["raw_content"] for d in docs], protocol=pickle.HIGHEST_PROTOCOL)
-    )
+    (work / "lid_inputs.json").write_text(json.dumps([d["raw_content"] for d in docs]))
     docs, decisions, lid = lid_stage(docs)
-    (work / "lid_decisions.pkl").write_bytes(pickle.dumps(decisions))
+    (work / "lid_decisions.json").write_text(json.dumps(decisions))
     docs, perplexity = perplexity_stage(docs)
     docs, wikiref = wikiref_stage(docs)
     docs, docdedup = docdedup_stage(docs)
@@ -440,8 +437,8 @@ def best(runs: list[dict]) -> dict:
 def compare_child(crawl: Path, work: Path, repeats: int) -> dict:
     """Ours and datatrove's, alternating in one process, each the best of `repeats` runs."""
     paths = sorted(str(p) for p in crawl.glob("*.warc.wet.gz"))
-    texts = pickle.loads((work / "lid_inputs.pkl").read_bytes())
-    decisions = pickle.loads((work / "lid_decisions.pkl").read_bytes())
+    texts = json.loads((work / "lid_inputs.json").read_text())
+    decisions = json.loads((work / "lid_decisions.json").read_text())
     runs: dict[str, list[dict]] = {}
     for _ in range(repeats):
         runs.setdefault("read_ours", []).append(read_stage(paths)[1])

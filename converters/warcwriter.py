@@ -20,7 +20,9 @@ _TRAILER = b"\r\n\r\n"
 
 def block_digest(block: bytes) -> str:
     """`sha1:` + base32 of the block's SHA-1, as Common Crawl writes WARC-Block-Digest."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(block).digest()).decode("ascii")
+    return "sha1:" + base64.b32encode(hashlib.sha1(block, usedforsecurity=False).digest()).decode(
+        "ascii"
+    )
 
 
 def record_id(warc_type: str, uri: str, date: str) -> str:

@@ -16,7 +16,7 @@ from core import files
 
 MANIFEST = "_manifest.json"
 LEGACY_MANIFEST = "manifest.json"
-TOKEN_FORMAT = "llama-corpus-tokens/1"  # the `format` of a token-shard manifest
+TOKEN_FORMAT = "llama-corpus-tokens/1"  # noqa: S105 (a format name, not a secret)
 # Folders beside a run's per-source folders that hold no source (their manifests are not sources').
 NOT_SOURCES = frozenset({"dead_letter", "rejected"})
 

@@ -67,7 +67,8 @@ def words_from_tarball(
         if not member.isfile() or member.size > MAX_MEMBER_BYTES:
             raise BadWordsError(f"{MEMBER}: not a regular file under {MAX_MEMBER_BYTES} bytes")
         fh = tar.extractfile(member)
-        assert fh is not None  # a regular file always has a body
+        if fh is None:
+            raise BadWordsError(f"{MEMBER}: no body in the archive")
         words = json.loads(fh.read(MAX_MEMBER_BYTES))
     index, word = later_entry
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):

@@ -149,7 +149,8 @@ def tokenize(model: bytes, text: Path, tokens: Path) -> dict[str, int]:
 
 
 def _run(cmd: list[str], what: str, **kwargs: Any) -> None:
-    proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, **kwargs)
+    # KenLM's lmplz/build_binary from the build folder: an argument list, never a shell.
+    proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, **kwargs)  # noqa: S603
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise LMError(f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail}")

@@ -78,7 +78,7 @@ def c4_url(url: str) -> str:
 
 def text_md5(text: str) -> str:
     """md5 hex digest of the UTF-8 text: TFDS compares these strings to choose pages and owners."""
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def choose_page(pages: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def choose_page(pages: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def line_key(line: str) -> bytes:
     """The 16-byte md5 of the stripped, lower-cased line (TFDS used its hex form)."""
-    return hashlib.md5(line.strip().lower().encode("utf-8")).digest()
+    return hashlib.md5(line.strip().lower().encode("utf-8"), usedforsecurity=False).digest()
 
 
 def line_keys(text: str) -> list[bytes]:
@@ -247,7 +247,8 @@ class English(Filter):
         self.backend, self.identifier, self.compare = backend, identifier, compare
 
     def _fasttext_verdicts(self, docs: Sequence[dict[str, Any]]) -> list[str | None]:
-        assert self.identifier is not None
+        if self.identifier is None:
+            raise ValueError("the fasttext backend needs a LanguageIdentifier")
         texts = [self.identifier.model_input(doc["text"].split("\n")) for doc in docs]
         verdicts: list[str | None] = []
         for found in self.identifier.identify_batch(texts):

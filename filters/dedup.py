@@ -61,10 +61,12 @@ _NON_ASCII_DELETED: Final = frozenset(
 )
 # Python's only context-dependent lower-casing: a final capital sigma becomes "ς", not "σ".
 _CAPITAL_SIGMA: Final = "\u03a3"
-_SHA1_DIGEST: Final = type(hashlib.sha1()).digest
+_SHA1_DIGEST: Final = type(hashlib.sha1(usedforsecurity=False)).digest
 _DIGEST_PREFIX: Final = np.dtype([("hash", "<u8"), ("rest", "V12")])
 # The hash of every line that normalises to nothing.
-EMPTY_LINE_HASH: Final = int.from_bytes(hashlib.sha1(b"").digest()[:8], "little")
+EMPTY_LINE_HASH: Final = int.from_bytes(
+    hashlib.sha1(b"", usedforsecurity=False).digest()[:8], "little"
+)
 
 
 def normalize_for_dedup(line: str) -> str:
@@ -88,7 +90,8 @@ def _normalized_utf8(line: str) -> bytes:
 
 def line_hash(line: str) -> int:
     """First 8 bytes of SHA-1 of the normalised line, little-endian: CCNet's uint64 hash."""
-    return int.from_bytes(hashlib.sha1(_normalized_utf8(line)).digest()[:8], "little")
+    digest = hashlib.sha1(_normalized_utf8(line), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "little")
 
 
 def _needs_strip(data: bytes, non_ascii: set[str]) -> bool:

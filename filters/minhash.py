@@ -58,7 +58,7 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sha1s(items: Iterable[bytes]) -> list[bytes]:
-    return [hashlib.sha1(item).digest() for item in items]
+    return [hashlib.sha1(item, usedforsecurity=False).digest() for item in items]
 
 
 def _hash32(digests: list[bytes]) -> np.ndarray:
@@ -158,7 +158,8 @@ def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5) -> LshPa
             error = fp * fp_weight + fn * (1.0 - fp_weight)
             if error < best_error:
                 best, best_error = LshParams(bands, rows, fp, fn), error
-    assert best is not None
+    if best is None:
+        raise ValueError(f"no LSH layout fits {num_perm} permutations")
     return best
 
 

@@ -77,7 +77,7 @@ def _fetch(url: str, sha256: str | None, cache: Path) -> str:
     else:
         (metadata,) = FileSystems.match([url])[0].metadata_list
         key = f"{url}\0{metadata.size_in_bytes}\0{metadata.last_updated_in_seconds}"
-        tag = hashlib.sha1(key.encode()).hexdigest()[:16]
+        tag = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16]
     target = cache / f"{tag}-{basename(url)}"
     if target.is_file():
         return str(target)

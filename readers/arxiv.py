@@ -28,7 +28,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
@@ -231,8 +231,7 @@ def _monthly_member(
     if member.size > max_paper_bytes:
         error = f"{member.size} bytes compressed is over max_paper_bytes={max_paper_bytes}"
         return dead_letter(path, index, "too_large", error, True, name, parsed[0])
-    fileobj = tar.extractfile(member)
-    assert fileobj is not None  # a regular file's
+    fileobj = cast(IO[bytes], tar.extractfile(member))  # a regular member (checked) has a body
     return read_paper(fileobj, name, path, index, int(member.mtime), max_paper_bytes, max_members)
 
 

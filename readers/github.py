@@ -32,7 +32,7 @@ from typing import Any
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from core.deadletter import DeadLetter
-from readers.jsonl import lines
+from readers.jsonl import lines, loads
 
 # BigQuery's github_repos.contents holds content only for files under 1 MiB (larger ones and
 # binary ones have a null content), so its own cap is the default.
@@ -78,7 +78,8 @@ def dead_letter(
 
     Reasons, document=True: binary, invalid_utf8, too_large, no_content (null content with no
     binary flag nor size over the cap). document=False: corrupt_gzip, truncated, bad_json,
-    bad_record (not an object, or no repo_name/path), bad_parquet, bad_schema.
+    bad_record (not an object, no repo_name/path, or content neither a string nor null),
+    bad_parquet, bad_schema.
     """
     details = {"repo_name": repo_name, "path": path}
     return DeadLetter(file, offset, reason, error, document, details)
@@ -117,7 +118,7 @@ def code_file(
         path,
         content,
         text.removeprefix(_BOM),
-        hashlib.md5(content).hexdigest(),
+        hashlib.md5(content, usedforsecurity=False).hexdigest(),
         license,
         len(content),
         source_file,
@@ -184,6 +185,9 @@ def _bigquery_row(
             content = content.encode("utf-8")  # JSON escapes can hold lone surrogates
         except UnicodeEncodeError as exc:
             return dead_letter(source_file, offset, "invalid_utf8", str(exc), True, repo, path)
+    if not isinstance(content, bytes):
+        error = f"content is a {type(content).__name__}, not a string"
+        return dead_letter(source_file, offset, "bad_record", error, False, repo, path)
     return code_file(
         repo,
         path,
@@ -212,7 +216,7 @@ def _read_jsonl(path: str, max_file_bytes: int) -> Iterator[CodeFile | DeadLette
         try:
             # surrogateescape: raw invalid UTF-8 reaches the content check as the
             # invalid_utf8 of a named file, not as an unreadable line
-            row = json.loads(line.data.decode("utf-8", "surrogateescape"))
+            row = loads(line.data.decode("utf-8", "surrogateescape"))
         except ValueError as exc:
             yield dead_letter(path, line.index, "bad_json", str(exc), False)
             continue

@@ -197,7 +197,8 @@ def archive_files(data: bytes) -> dict[str, bytes]:
             if member.name.startswith("/") or ".." in parts:
                 continue
             content = tar.extractfile(member)
-            assert content is not None  # a regular file
+            if content is None:
+                raise SystemExit(f"{member.name}: a file without a body in the archive")
             files["/".join(parts[1:])] = content.read()
     return files
 

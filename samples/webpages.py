@@ -277,7 +277,9 @@ def libreoffice_help_url(version: str, path: str) -> str:
 def select_pages(paths: Iterable[str], count: int) -> list[str]:
     """``count`` paths spread over the whole tree, the same ones whatever order they come in and
     whatever the language (the rank is a hash of the path), returned sorted."""
-    ranked = sorted(set(paths), key=lambda p: (hashlib.sha1(p.encode()).digest(), p))
+    ranked = sorted(
+        set(paths), key=lambda p: (hashlib.sha1(p.encode(), usedforsecurity=False).digest(), p)
+    )
     return sorted(ranked[:count])
 
 
@@ -285,7 +287,9 @@ def exact_duplicates(pages: Iterable[WebPage]) -> list[tuple[str, ...]]:
     """The URLs of each group of pages with byte-identical HTML, in page order."""
     groups: dict[bytes, list[str]] = {}
     for page in pages:
-        groups.setdefault(hashlib.sha1(page.html).digest(), []).append(page.url)
+        groups.setdefault(hashlib.sha1(page.html, usedforsecurity=False).digest(), []).append(
+            page.url
+        )
     return [tuple(urls) for urls in groups.values() if len(urls) > 1]
 
 
@@ -318,7 +322,8 @@ def deb_files(
             path = member.name.removeprefix("./")
             if member.isfile() and path.startswith(root) and keep(path[len(root) :], member.size):
                 content = tar.extractfile(member)
-                assert content is not None  # a regular file
+                if content is None:
+                    raise SystemExit(f"{member.name}: a file without a body in the archive")
                 yield path[len(root) :], content.read(), member.mtime
 
 
@@ -378,7 +383,8 @@ def sdist_pages(archive: Path, sdist: Sdist) -> list[WebPage]:
         for member in tar:
             if member.name in wanted and member.isfile():
                 content = tar.extractfile(member)
-                assert content is not None  # a regular file
+                if content is None:
+                    raise SystemExit(f"{member.name}: a file without a body in the archive")
                 found[member.name] = content.read()
     missing = wanted - found.keys()
     if missing:

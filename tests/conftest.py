@@ -69,9 +69,24 @@ def sample() -> Path:
 
 
 @pytest.fixture
-def crawl_server(tmp_path, sample):
-    """A loopback HTTP server laid out like data.commoncrawl.org, with one WET file missing."""
+def web_root(tmp_path):
+    """(folder, URL): a loopback HTTP server over the folder."""
     root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def crawl_server(web_root, sample):
+    """A loopback HTTP server laid out like data.commoncrawl.org, with one WET file missing."""
+    root, url = web_root
     wet_dir = root / "crawl-data/CC-MAIN-TEST/segments/1/wet"
     wet_dir.mkdir(parents=True)
     names = [f"CC-MAIN-TEST-0000{i}.warc.wet.gz" for i in range(3)]
@@ -81,11 +96,4 @@ def crawl_server(tmp_path, sample):
         shutil.copy(real, wet_dir / name)
     listing = "".join(f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}\n" for n in names)
     (root / "crawl-data/CC-MAIN-TEST/wet.paths.gz").write_bytes(gzip.compress(listing.encode()))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(timeout=10)
+    return url

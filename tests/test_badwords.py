@@ -103,12 +103,19 @@ def test_tarball_url_follows_the_npm_registry_setting(monkeypatch):
     assert tarball_url("http://mirror") == "http://mirror/naughty-words/-/naughty-words-1.1.0.tgz"
 
 
-def test_download_is_bounded(tmp_path):
-    path = tmp_path / "big.tgz"
-    path.write_bytes(b"x" * 100)
-    assert download(path.as_uri(), max_bytes=100) == b"x" * 100
+def test_download_is_bounded(web_root):
+    root, url = web_root
+    (root / "big.tgz").write_bytes(b"x" * 100)
+    assert download(f"{url}/big.tgz", max_bytes=100) == b"x" * 100
     with pytest.raises(RegistryError, match="more than 99 bytes"):
-        download(path.as_uri(), max_bytes=99)
+        download(f"{url}/big.tgz", max_bytes=99)
+
+
+def test_only_http_urls_are_fetched(tmp_path):
+    path = tmp_path / "secret.txt"
+    path.write_bytes(b"x")
+    with pytest.raises(ValueError, match="only http:// and https:// URLs are fetched"):
+        download(path.as_uri())
 
 
 def test_real_download_writes_the_list_c4_used_and_its_card(tmp_path, monkeypatch):

@@ -297,7 +297,10 @@ def _sample_page(dump: str, title: str) -> str:
     if not path.exists():
         pytest.fail(f"{path} is missing: build the sample corpus with `make sample`")
     with bz2.open(path) as fh:
-        for _, page in etree.iterparse(fh, tag="{*}page"):
+        pages = etree.iterparse(
+            fh, tag="{*}page", resolve_entities=False, no_network=True, load_dtd=False
+        )
+        for _, page in pages:
             if page.findtext("{*}title") == title:
                 return page.findtext("{*}revision/{*}text") or ""
             page.clear()

@@ -250,7 +250,8 @@ def args_from_hf_config(cfg: Mapping) -> ModelArgs:
         base = int(2 * 4 * dim / 3)
         multiplier = None if base <= hidden else hidden / base
         args = replace(args, multiple_of=hidden, ffn_dim_multiplier=multiplier)
-    assert ffn_hidden(args) == hidden
+    if ffn_hidden(args) != hidden:
+        raise ValueError(f"no multiple_of/ffn_dim_multiplier gives a hidden size of {hidden}")
     return args
 
 
