@@ -66,15 +66,17 @@ def write_atomically(path: str | Path, data: bytes) -> None:
         f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}" if directory else f"{TMP_PREFIX}{name}"
     )
     if not is_remote(path):
-        if directory:
-            os.makedirs(directory, exist_ok=True)
         try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno:
+                raise write_error(exc, path) from exc
             raise
         return
     fs = _beam()
@@ -83,6 +85,13 @@ def write_atomically(path: str | Path, data: bytes) -> None:
     if fs.exists(path):
         fs.delete([path])
     fs.rename([tmp], [path])
+
+
+def write_error(exc: OSError, path: str) -> OSError:
+    """The OS error with the file named, as one line: Beam passes a worker's exception on as
+    text, and "[Errno 28] No space left on device" alone does not say which output filled it."""
+    reason = os.strerror(exc.errno)
+    return type(exc)(exc.errno, f"{reason[:1].lower()}{reason[1:]} while writing {path}")
 
 
 def json_bytes(value: Any) -> bytes:

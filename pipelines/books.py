@@ -26,6 +26,7 @@ from functools import partial
 
 import apache_beam as beam
 
+from core import preflight
 from core.deadletter import DeadLetter
 from core.schema import document_schema
 from filters.base import NotBlank
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_shards", type=int, default=4, help="shards of documents/")
     parser.add_argument("--write_rejects", action="store_true", help="write dropped books")
     args, beam_args = parser.parse_known_args(argv)
+    preflight.check_inputs(args.input)
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     paths = options.expand_with_directories(args.input, "input")

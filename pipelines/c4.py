@@ -34,7 +34,7 @@ from functools import partial
 
 import apache_beam as beam
 
-from core import files
+from core import files, preflight
 from core.schema import document_schema
 from filtermodels.badwords import load_words
 from filtermodels.lid import LID
@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--write_rejects", action="store_true", help="write dropped pages")
     args, beam_args = parser.parse_known_args(argv)
+    preflight.check_inputs(args.wet or args.published or ())
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     if args.published:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from core import files
+from core import files, preflight
 from core.files import write_atomically
 from core.schema import document_schema
 from filtermodels.cutoffs import plot
@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES)
     parser.add_argument("--write_rejects", action="store_true", help="write dropped documents")
     args, beam_args = parser.parse_known_args(argv)
+    preflight.check_inputs(args.wet or ())
     args.languages = args.languages.split(",")
     args.keep_buckets = args.keep_buckets.split(",")
     launcher.setup_logging()

@@ -31,7 +31,7 @@ from functools import partial
 
 import apache_beam as beam
 
-from core import files
+from core import files, preflight
 from core.deadletter import DeadLetter
 from core.schema import document_schema
 from filtermodels.lid import NEOX
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_shards", type=int, default=4, help="shards of documents/")
     parser.add_argument("--write_rejects", action="store_true", help="write dropped files")
     args, beam_args = parser.parse_known_args(argv)
+    preflight.check_inputs(args.input)
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     paths = options.expand_with_directories(args.input, "input")

@@ -2,10 +2,15 @@
 
 A pipeline module parses its own options, describes its run as a `Job` (its name, output, inputs,
 models, and how its report and closing table look) and calls `launch`. The launcher then:
-refuses local paths on a remote runner, clears what could pass a killed run's files off as
-finished, builds and runs the pipeline, shows progress on local runners, reads the counters,
-checks read = kept + Σ dropped, writes report.json and prints the summary. A dry run
+refuses local paths on a remote runner, checks that the inputs exist, the output is writable and
+the models load (core.preflight), clears what could pass a killed run's files off as finished,
+builds and runs the pipeline, shows progress on local runners, reads the counters, checks
+read = kept + Σ dropped, writes report.json and prints the summary. A dry run
 (`--dry_run=True`) stops after building the job and returns what it would have run.
+
+A run that fails (a worker process killed, a full disk) ends with one line that says why and
+writes no report.json: what it wrote is never taken for finished output, and its re-run, which
+clears what it left, equals a clean run.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
+import re
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +31,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from core import files
+from core import files, preflight
 from pipelines import accounting, options
 from pipelines.progress import Display
 from pipelines.shards import clear_unfinished
@@ -29,6 +39,13 @@ from pipelines.staging import Model
 
 REPORT = "report.json"
 LOCAL_RUNNERS = frozenset({"fnapirunner", "directrunner", "bundlebasedrunner", "interactiverunner"})
+# How Beam's local runners end the thread that ran a worker process that exited non-zero.
+WORKER_THREAD, WORKER_EXIT = "run_worker", "Worker subprocess exited with return code"
+OS_ERROR = re.compile(r"\[Errno \d+\] (.+?)(?: \[while running '([^']+)'\])?$")
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a local multi-process run exited (killed, out of memory)."""
 
 
 @dataclass
@@ -87,6 +104,65 @@ def setup_logging() -> None:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 
+def check_before_run(job: Job) -> None:
+    """Before anything is read or cleared: inputs exist, models load, the output is writable
+    (checked last: it creates the directory)."""
+    preflight.check_inputs(job.inputs)
+    preflight.check_models(job.models)
+    preflight.check_output(job.output)
+
+
+@contextlib.contextmanager
+def fail_when_a_worker_dies():
+    """Beam's local multi-process runners wait for ever on a bundle whose worker process died
+    while no data was flowing (a killed `Finalize`): the thread that started the worker only
+    raises its exit status, to nobody. That exit fails the run here: the main thread is
+    interrupted (SIGUSR1) with `WorkerDied`, and Beam's cleanup stops the other workers.
+    Yields the list that receives the exit status, whichever error the run then ends with."""
+    died: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield died
+        return
+    previous_hook = threading.excepthook
+
+    def on_thread_error(args) -> None:
+        worker = args.thread is not None and args.thread.name == WORKER_THREAD
+        if worker and WORKER_EXIT in str(args.exc_value) and not died:
+            died.append(str(args.exc_value))
+            os.kill(os.getpid(), signal.SIGUSR1)
+            return
+        previous_hook(args)
+
+    def interrupt(signum, frame) -> None:
+        raise WorkerDied(died[0] if died else "a worker process died")
+
+    previous_handler = signal.signal(signal.SIGUSR1, interrupt)
+    threading.excepthook = on_thread_error
+    try:
+        yield died
+    finally:
+        threading.excepthook = previous_hook
+        signal.signal(signal.SIGUSR1, previous_handler)
+
+
+def failure(job: Job, exc: BaseException, died: Sequence[str] = ()) -> str | None:
+    """One line for a run that failed on a worker's death (`died`: its exit status) or an OS
+    error (a full disk, a read-only file system), or None for other errors, whose traceback is
+    worth reading."""
+    undone = f"nothing under {job.output} is marked complete (no {REPORT}): run it again"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    closed = bool(lines) and "Channel closed prematurely" in lines[-1]
+    if died or isinstance(exc, WorkerDied) or closed:
+        reason = died[0] if died else "its data channel closed" if closed else str(exc)
+        return f"{job.name}: a worker process died ({reason}); {undone}"
+    for line in reversed(lines):
+        found = OS_ERROR.search(line)
+        if found:
+            where = f" (in {found.group(2)})" if found.group(2) else ""
+            return f"{job.name}: {found.group(1)}{where}; {undone} once that is fixed"
+    return None
+
+
 def is_dry_run(pipeline_options: PipelineOptions) -> bool:
     return bool(pipeline_options.get_all_options().get("dry_run"))
 
@@ -100,6 +176,7 @@ def launch(
     dry_run = is_dry_run(pipeline_options)
     check_remote_paths(runner, job)
     if not dry_run:
+        check_before_run(job)
         everything = job.clear is None
         clear_unfinished(job.output, top_level=(REPORT,), manifests=None if everything else ())
         for folder in job.clear or ():
@@ -114,11 +191,21 @@ def launch(
         submitted = getattr(result, "job", None)  # what a Dataflow dry run would have sent
         return {"dry_run": True, **job.dry_run, **({"job": submitted} if submitted else {})}
     total = len(job.inputs) if job.total_items is None else job.total_items
-    with Display(job.name, job.unit, total) if is_local(runner) else contextlib.nullcontext():
-        result = pipeline.run()
-        result.wait_until_finish()
-    wall = time.time() - started
-    return report(job, result, parameters, runner, beam_args, wall)
+    died: list[str] = []
+    try:
+        with contextlib.ExitStack() as running:
+            if is_local(runner):
+                running.enter_context(Display(job.name, job.unit, total))
+                died = running.enter_context(fail_when_a_worker_dies())
+            result = pipeline.run()
+            result.wait_until_finish()
+        wall = time.time() - started
+        return report(job, result, parameters, runner, beam_args, wall)  # report.json: last
+    except Exception as exc:
+        message = failure(job, exc, died)
+        if message is None:
+            raise
+        raise SystemExit(message) from None
 
 
 def report(job: Job, result, parameters: dict, runner: str, beam_args: list[str], wall: float):
@@ -153,5 +240,10 @@ def report(job: Job, result, parameters: dict, runner: str, beam_args: list[str]
 
 def run_module(name: str) -> None:
     """`python -m <name>`: call the imported module's `main`, not `__main__`'s, so that Beam
-    pickles the module's classes under a name worker processes can import."""
-    importlib.import_module(name).main()
+    pickles the module's classes under a name worker processes can import. A failed preflight
+    is one line on stderr and exit status 2."""
+    try:
+        importlib.import_module(name).main()
+    except preflight.PreflightError as exc:
+        print(f"{name.rsplit('.', 1)[-1]}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -23,6 +23,7 @@ from functools import partial
 
 import apache_beam as beam
 
+from core import preflight
 from core.deadletter import DeadLetter
 from core.schema import document_schema
 from pipelines import accounting, launcher, options, progress
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--write_rejects", action="store_true", help="write orphan answers")
     args, beam_args = parser.parse_known_args(argv)
     args.top_sites = args.top_sites or None
+    preflight.check_inputs(args.input)
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     paths = options.expand(args.input, "input")

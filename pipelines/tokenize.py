@@ -36,6 +36,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from core import files as core_files
+from core import preflight
 from core.files import write_atomically
 from core.manifest import LEGACY_MANIFEST, MANIFEST, NOT_SOURCES
 from mixtures.mixture import SOURCES, MixtureError, load_mixture
@@ -344,10 +345,17 @@ def main(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     if args.num_shards < 1:
         parser.error("--num_shards must be at least 1")
+    preflight.check_inputs([args.input])
     launcher.setup_logging()
     pipeline_options = options.beam_options(beam_args)
     encoder, tokenizer = load_tokenizer(args.tokenizer)
     files, missing = choose_sources(args)
+    for source in files:  # a killed or failed run's documents may be missing shards
+        if not core_files.exists(FileSystems.join(args.input, source, launcher.REPORT)):
+            raise preflight.PreflightError(
+                f"{FileSystems.join(args.input, source)}: no {launcher.REPORT}, so its pipeline "
+                f"did not finish and its documents may be partial: run `make {source}`"
+            )
     if missing:
         log.warning("no documents for %s under %s: not tokenized", ", ".join(missing), args.input)
     log.info(

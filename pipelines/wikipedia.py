@@ -24,6 +24,7 @@ import apache_beam as beam
 import pyarrow as pa
 from lxml import etree
 
+from core import preflight
 from core.deadletter import DeadLetter
 from core.ids import shard_of
 from core.schema import document_schema
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--write_rejects", action="store_true", help="write dropped pages to rejected/"
     )
     args, beam_args = parser.parse_known_args(argv)
+    preflight.check_inputs(args.dumps)
     launcher.setup_logging()
     dumps = [p for p in options.expand(args.dumps, "dump") if not p.endswith("-index.txt.bz2")]
     items, dead = plan(dumps, args.languages.split(","), args.streams_per_item)

@@ -248,6 +248,8 @@ def corpus(tmp_path_factory, wet_texts) -> dict:
     broken = root / "commoncrawl/documents/en_tail/part-00000-of-00001.parquet"
     broken.parent.mkdir()
     broken.write_bytes(b"PAR1 not really parquet")
+    for source in ("wikipedia", "commoncrawl"):
+        (root / source / "report.json").write_text("{}\n")  # their runs finished
     kept = {r["id"]: r["text"] for r in rows[:30]} | {r["id"]: r["text"] for r in cc_rows}
     return {"root": root, "kept": kept, "broken": str(broken)}
 
