@@ -8,6 +8,11 @@ Contract (what training/train.py relies on):
     loss = model(tokens, targets)   # targets LongTensor[B, T]; -100 marks positions to skip
                                     #   -> scalar: mean cross-entropy over the other positions
 
+The loss never materialises the [B, T, vocab] logits: training/loss.py projects and scores
+`model.loss_chunk` rows at a time (default: ~32M logits per chunk; `Transformer(args,
+loss_chunk=0)` or setting the attribute to 0 selects the plain F.cross_entropy over fp32 logits,
+the reference the chunked loss is tested against).
+
 Large models are built without allocating memory, then materialised where they will live:
 
     with torch.device("meta"):
@@ -32,6 +37,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from training.loss import IGNORE_INDEX, default_chunk, linear_cross_entropy
 
 
 @dataclass(frozen=True)
@@ -227,9 +234,11 @@ class TransformerBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, args: ModelArgs) -> None:
+    def __init__(self, args: ModelArgs, loss_chunk: int | None = None) -> None:
         super().__init__()
         self.args = args
+        # Rows per chunk of the loss; None: default_chunk(vocab); 0: plain (whole fp32 logits).
+        self.loss_chunk = default_chunk(args.vocab_size) if loss_chunk is None else loss_chunk
         self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
         self.layers = nn.ModuleList(TransformerBlock(args) for _ in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
@@ -273,10 +282,13 @@ class Transformer(nn.Module):
         cos, sin = self.rope_cos[:seq_len], self.rope_sin[:seq_len]
         for layer in self.layers:
             h = layer(h, cos, sin)
-        logits = self.output(self.norm(h)).float()
+        h = self.norm(h)
         if targets is None:
-            return logits
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+            return self.output(h).float()
+        if self.loss_chunk:
+            return linear_cross_entropy(h, self.output.weight, targets, self.loss_chunk)
+        logits = self.output(h).float()
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
 
 
 def _drop_meta_rope_freqs(module: nn.Module, state_dict: dict, prefix: str, *_: object) -> None:
