@@ -187,7 +187,7 @@ def test_a_tiny_model_overfits_a_tiny_corpus(tmp_path):
     assert max(losses[-5:]) < 0.5, losses[-5:]
 
 
-@pytest.mark.parametrize("fmt", ["full", "dcp"])
+@pytest.mark.parametrize("fmt", ["full", "sharded"])
 def test_resume_is_bit_for_bit_and_checkpoints_are_atomic(corpus, tmp_path, fmt):
     # Deterministic algorithms; restored afterwards, the flag is process-wide.
     try:

@@ -38,6 +38,7 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     compile: bool | None = None  # None: on for CUDA
     ac: str = "none"  # activation checkpointing: none | selective | full
+    loss_chunk: int | None = None  # rows per chunk of the loss; None: the model's; 0: plain
     parallel: str = "fsdp"  # with several processes: fsdp (FSDP2) | ddp
     deterministic: bool = False
     log_every: int = 10
@@ -45,7 +46,7 @@ class TrainConfig:
     eval_batches: int = 4  # held-out batches per source per evaluation
     checkpoint_every: int = 100  # 0: only at the end
     keep: int = 3  # complete checkpoints kept
-    checkpoint_format: str = "full"  # full (torch.save, any world size) | dcp (sharded)
+    checkpoint_format: str = "auto"  # auto (full for one process, else sharded) | full | sharded
     resume: str = "auto"  # auto | none | a checkpoint or run directory
     init_from: str | None = None  # a model state dict (Meta names) to start from
     stop_at: int | None = None  # stop after this step (the schedule still spans --steps)
@@ -64,7 +65,7 @@ CHOICES = {
     "dtype": ("auto", "bf16", "fp32"),
     "ac": ("none", "selective", "full"),
     "parallel": ("fsdp", "ddp"),
-    "checkpoint_format": ("full", "dcp"),
+    "checkpoint_format": ("auto", "full", "sharded"),
 }
 
 HELP = {
@@ -93,6 +94,9 @@ HELP = {
     "compile": "torch.compile each block (default: on with CUDA, off on the CPU)",
     "ac": "activation checkpointing: selective keeps matmul and attention outputs and "
     "recomputes the rest (the paper's), full recomputes whole blocks",
+    "loss_chunk": "rows of the output projection and cross-entropy computed at a time, so the "
+    "whole fp32 logits never exist (training/loss.py); default: about 32M logits per chunk; 0: "
+    "the plain loss over the whole logits",
     "parallel": "with several processes (torchrun): fsdp shards parameters, gradients and "
     "optimizer state (FSDP2); ddp replicates them",
     "deterministic": "deterministic algorithms (bit-for-bit reruns; slower on CUDA)",
@@ -101,9 +105,9 @@ HELP = {
     "eval_batches": "held-out batches per source per validation pass",
     "checkpoint_every": "steps between checkpoints (0: only at the end)",
     "keep": "checkpoints kept (the newest)",
-    "checkpoint_format": "full: torch.save of whole state dicts, resumable at any world size; "
-    "dcp: torch.distributed.checkpoint, every rank writes its shard (for large FSDP runs; its "
-    "metadata is pickled, so load only checkpoints you trust)",
+    "checkpoint_format": "full: whole state dicts gathered to rank 0 (12 bytes per parameter of "
+    "host memory); sharded: every rank writes its own part (safetensors), resumable at any world "
+    "size; auto: full for one process, sharded for several",
     "resume": "auto: the newest complete checkpoint in the run directory; none: start afresh; "
     "or a checkpoint (step-XXXXXXX) or run directory",
     "init_from": "start from these weights: a model.pt/consolidated.00.pth state dict (Meta names)",

@@ -11,7 +11,9 @@ averages their mean losses (every target of a packed window counts, so this is t
 tokens of the step), clips the gradient norm and steps AdamW (β 0.9/0.95, weight decay on matrices
 only). bf16 is autocast on CUDA, or FSDP2's mixed precision with fp32 gradient reduction. A step
 whose loss or gradient norm is not finite is skipped and counted; `max_nonfinite` of them in a row
-stop the run. See training/checkpoint.py for checkpoints and training/metrics.py for what is logged.
+stop the run. SIGTERM or SIGUSR1 (preemption) ends the run after the step it lands in, with a
+checkpoint and exit status 75 (docs/recipe/model.md, "Checkpoints and preemption"). See
+training/checkpoint.py for checkpoints and training/metrics.py for what is logged.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,6 +42,11 @@ from training.metrics import MetricsLog, Progress, memory_gib, mfu, peak_flops, 
 from training.model import ModelArgs, Transformer, flops_per_token, get_preset, num_params
 
 PAPER_WARMUP = 2000
+# What Slurm (scancel, --signal, preemption) and Kubernetes (eviction) send before they kill.
+PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# Exit status of a run stopped by one of them after its checkpoint: sysexits' EX_TEMPFAIL ("try
+# again later"). Not 0, so a Kubernetes Job or a requeue script does not take it for finished.
+PREEMPTED_EXIT = 75
 
 
 class NonFiniteLossError(RuntimeError):
@@ -144,9 +153,9 @@ def build_model(
     torch.manual_seed(cfg.seed)
     if fsdp:
         with torch.device("meta"):
-            core = Transformer(args)
+            core = Transformer(args, loss_chunk=cfg.loss_chunk)
     else:
-        core = Transformer(args)
+        core = Transformer(args, loss_chunk=cfg.loss_chunk)
     apply_activation_checkpointing(core, cfg.ac)
     if cfg.compile:
         for block in core.layers:
@@ -207,6 +216,9 @@ def resolve_config(cfg: TrainConfig, preset: ModelArgs, world_size: int, cuda: b
         else min(PAPER_WARMUP, steps // 10),
         dtype=("bf16" if cuda else "fp32") if cfg.dtype == "auto" else cfg.dtype,
         compile=cuda if cfg.compile is None else cfg.compile,
+        checkpoint_format=("sharded" if world_size > 1 else "full")
+        if cfg.checkpoint_format == "auto"
+        else cfg.checkpoint_format,
     )
 
 
@@ -263,6 +275,8 @@ class Trainer:
         self.skipped = 0
         self.nonfinite_in_a_row = 0
         self.losses: list[float | None] = []  # this process's per-step losses (tests, summary)
+        self.signal_received = 0  # set by the handler of PREEMPT_SIGNALS, and nothing else
+        self.preempted_by: str | None = None  # the signal that stopped the run, on every rank
         self._resume()
 
     # ---- state --------------------------------------------------------------------------------
@@ -463,6 +477,7 @@ class Trainer:
             self.log(f"step {self.step} ≥ {stop}: nothing to train")
         interval: dict[str, Any] = {"losses": [], "seconds": 0.0, "steps": 0}
         self.model.train()
+        handlers = self._catch_preemption()
         try:
             while self.step < stop:
                 started = time.perf_counter()
@@ -472,25 +487,58 @@ class Trainer:
                 self.losses.append(loss)
                 if loss is not None:
                     interval["losses"].append(loss)
+                preempted = self._agreed_signal() if self.step < stop else 0
                 stats = self._stats(interval, lr, norm)
-                log_now = self.step % cfg.log_every == 0 or self.step == stop
+                log_now = self.step % cfg.log_every == 0 or self.step == stop or preempted > 0
                 if progress:
                     progress.update(self.step, stats, line=log_now)
                 if log_now:
                     if metrics:
                         metrics.write(stats)
                     interval = {"losses": [], "seconds": 0.0, "steps": 0}
+                if preempted:
+                    self.preempted_by = signal.Signals(preempted).name
+                    self.log(
+                        f"preempted by {self.preempted_by} at step {self.step} of {cfg.steps}: "
+                        f"checkpoint {self.save()}; resume with --resume auto (the default) and "
+                        f"the same --out; exit status {PREEMPTED_EXIT}"
+                    )
+                    break
                 if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                     self._validate(metrics, progress)
                 every = cfg.checkpoint_every
                 if self.step == stop or (every and self.step % every == 0):
                     self.save()
         finally:
+            # After a preemption the process is about to exit: the handlers stay (see main).
+            for number, handler in handlers.items() if not self.preempted_by else ():
+                signal.signal(number, handler)
             if progress:
                 progress.close()
             if metrics:
                 metrics.close()
         return self._finish()
+
+    def _catch_preemption(self) -> dict[int, Any]:
+        """Handlers that only record a PREEMPT_SIGNAL (the loop checkpoints and stops after the
+        step it lands in); returns the handlers they replace. Python allows signal handlers on the
+        main thread only: elsewhere the signals keep their defaults."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def record(signum: int, _frame: object) -> None:
+            self.signal_received = signum
+
+        return {number: signal.signal(number, record) for number in PREEMPT_SIGNALS}
+
+    def _agreed_signal(self) -> int:
+        """The signal any rank received (0: none), the same on every rank so that all of them
+        checkpoint at the same step: one all-reduce of one integer per step."""
+        if self.rt.world_size == 1:
+            return self.signal_received
+        flag = torch.tensor(self.signal_received, device=self.rt.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item())
 
     def _stats(self, interval: dict[str, Any], lr: float, norm: float) -> dict[str, Any]:
         losses = interval["losses"]
@@ -524,8 +572,9 @@ class Trainer:
             "skipped_steps": self.skipped,
             "tokens_by_source": self.loader.tokens_by_source,
             "run_dir": str(self.run_dir),
+            "preempted_by": self.preempted_by,
         }
-        if self.rt.main:
+        if self.rt.main and not self.preempted_by:  # a preempted job's grace period is short
             png = plot_loss(
                 self.run_dir / "metrics.jsonl",
                 self.run_dir / "loss.png",
@@ -549,14 +598,20 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse(argv)
     try:
         trainer = Trainer(cfg)
-        trainer.run()
+        summary = trainer.run()
+        if summary["preempted_by"]:
+            # A further signal must not turn status 75 into a kill: torchrun sends SIGTERM to the
+            # ranks still running once one has exited, and Python's exit restores the default
+            # action of Python handlers (not of SIG_IGN).
+            for number in PREEMPT_SIGNALS:
+                signal.signal(number, signal.SIG_IGN)
     except (NonFiniteLossError, checkpoint.CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return 0
+    return PREEMPTED_EXIT if summary["preempted_by"] else 0
 
 
 if __name__ == "__main__":
