@@ -12,6 +12,7 @@ import os
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from core import preflight
 from readers.wet import snapshot_wet_paths
 
 BEAM_EPILOG = """\
@@ -58,7 +59,7 @@ def expand(patterns: list[str], what: str) -> list[str]:
     for pattern in patterns:
         found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
         if not found:
-            raise SystemExit(f"no {what} matches {pattern!r}")
+            raise preflight.PreflightError(f"no {what} matches {pattern!r}")
         paths.update(found)
     return sorted(paths)
 

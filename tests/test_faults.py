@@ -473,6 +473,9 @@ def test_the_command_line_says_what_is_wrong_in_one_line_with_status_2(tmp_path,
     missing = str(tmp_path / "enwiki-missing.xml.bz2")
     proc = _cli("wikipedia", "--dumps", dump, missing, "--output", str(tmp_path / "w"))
     assert (proc.returncode, proc.stderr) == (2, f"wikipedia: {missing}: no such input\n")
+    proc = _cli("books", "--input", f"{tmp_path}/**/*.txt", "--output", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert _last_line(proc.stderr) == f"books: no input matches '{tmp_path}/**/*.txt'"
 
     (tmp_path / "file").write_text("a file, not a directory")
     proc = _cli("wikipedia", "--dumps", dump, "--output", str(tmp_path / "file/out"))
