@@ -47,7 +47,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv corpus wikiref lm tokenizer \
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv corpus ablation wikiref lm tokenizer \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
         bench-github bench-books bench-stackexchange bench-arxiv bench-tokenize bench-loader bench-train clean clean-train distclean help
 
@@ -266,6 +266,22 @@ corpus: $(STAMPS)/deps ## every source of MIX, the tokenizer, token shards, the 
 	@$(MAKE) --no-print-directory audit
 	$(PY) -m mixtures.corpus --mixture $(MIX) --data $(OUTPUT)
 
+# The data ablation (docs/recipe/ablation.md): MODEL trained from each of SEEDS for STEPS steps on
+# four training sets made from make corpus's output (curated CommonCrawl, the same WET pages with
+# text extraction only, the head bucket alone, MIX over every source), the same tokens each, and
+# evaluated on documents held out of all of them; $(OUTPUT)/ablation/ablation.{json,md,png}.
+# Runs make corpus first (each of its steps is skipped when complete). The text-only set reads WET.
+# On a GPU: make ablation DEVICE=cuda MODEL=llama-125m [STEPS=…].
+ablation: MODEL ?= llama-tiny
+ablation: SEEDS ?= 0,1,2
+ablation: STEPS ?=
+ablation: DEVICE ?= auto
+ablation: $(STAMPS)/deps ## one LLaMA on curated / text-only / head CommonCrawl and MIX, held-out perplexity over SEEDS (MODEL, STEPS, DEVICE)
+	@$(MAKE) --no-print-directory corpus
+	$(PY) -m ablation --data $(OUTPUT) --tokenizer $(TOKENIZER) --wet $(foreach w,$(WET),'$(w)') \
+	      --mix $(MIX) --model $(MODEL) --seeds $(SEEDS) $(if $(STEPS),--steps $(STEPS)) \
+	      --device $(DEVICE) --output $(OUTPUT)/ablation
+
 # Training (docs/recipe/model.md): MODEL on MIX's token shards under TOKENS, in the run directory OUT (resumed
 # from its newest checkpoint, or from RESUME=). NPROC=N on the command line runs N processes with
 # torchrun (FSDP2). The defaults train llama-tiny on the sample on the CPU in a few minutes; with
@@ -309,7 +325,20 @@ QUICK ?=
 bench-wikipedia: setup sample ## parse+clean pages/s/core and the multistream speed-up
 	$(PY) -m benchmarks.wikipedia --out benchmarks/results/wikipedia.json
 
-bench-commoncrawl: setup sample models ## CCNet docs/s/core per stage and end to end, against datatrove
+# cc_net 1.0.0, the peer of bench-commoncrawl, in an environment of its own (never a project
+# dependency): --no-deps because its metadata names KenLM by a git URL; ufal.kenlm is the KenLM
+# binding the project uses, fasttext-numpy2 the fastText build for numpy 2.
+CCNET_VENV := build/ccnet-venv
+$(CCNET_VENV)/.stamp:
+	rm -rf $(CCNET_VENV) && python3 -m venv $(CCNET_VENV)
+	$(CCNET_VENV)/bin/pip install --quiet --no-deps cc-net==1.0.0
+	$(CCNET_VENV)/bin/pip install --quiet beautifulsoup4==4.15.0 fasttext-numpy2==0.10.4 \
+	  func-argparse==1.1.1 numpy==2.4.6 pandas==3.1.1 psutil==7.2.2 requests==2.34.2 \
+	  sacremoses==0.2.0 sentencepiece==0.2.3 submitit==1.5.4 typing_extensions==4.16.0 \
+	  ufal.kenlm==26.4.1
+	touch $@
+
+bench-commoncrawl: setup sample models $(CCNET_VENV)/.stamp ## CCNet docs/s/core per stage and end to end, against cc_net 1.0.0 and datatrove
 	$(PY) -m benchmarks.commoncrawl --out benchmarks/results/commoncrawl.json
 
 bench-c4: setup sample models ## C4 rules docs/s/core against datatrove's C4 filter; disagreements by reason

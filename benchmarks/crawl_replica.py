@@ -17,7 +17,9 @@ lines, so a few LID decisions at the margin can differ (the JSON compares the co
 each stage with `copies` times a one-copy run's). The texts grow by the extra spaces (reported).
 Pages under the 300-character minimum are written unchanged (they are dropped before dedup), so
 the minimum drops the same pages in every copy. Copies get their own URL fragment, record ids
-and block digests, so doc-digest dedup keeps them apart.
+and block digests, so doc-digest dedup keeps them apart. Each conversion record refers to a
+response record (WARC-Refers-To) as Common Crawl's do: cc_net (benchmarks/ccnet_peer.py) reads
+header fields by position, so the fields must come in Common Crawl's order.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _write_copy(
     directory: Path, copy: int, docs: list[tuple[int, dict]], form: dict[str, str]
 ) -> int:
     """Write one copy; returns the characters of its texts."""
-    from converters.warcwriter import WarcWriter
+    from converters.warcwriter import WarcWriter, record_id
 
     writers: dict[int, WarcWriter] = {}
     chars = 0
@@ -139,6 +141,7 @@ def _write_copy(
             url,
             text,
             date=doc["date_download"],
+            refers_to=record_id("response", url, doc["date_download"]),
             language=",".join(languages) if languages else None,
         )
     for writer in writers.values():

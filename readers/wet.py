@@ -15,6 +15,8 @@ from core.deadletter import DeadLetter
 from readers.http import http_blocks
 from readers.warc import WarcRecord, iter_records
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 
 def segment_name(path: str) -> str:
     """The path from `crawl-data/` on (CCNet's cc_segment, a line of wet.paths.gz), else the name.
@@ -45,7 +47,11 @@ def wet_document(record: WarcRecord, segment: str) -> dict | None:
     if record.type != "conversion":
         return None
     text = record.body.decode("utf-8")
-    lines = [line.strip() for line in re.split(r"\r\n|\r|\n", text)]
+    # str.split is ~10x faster than the regex, and WET text has no "\r" (Common Crawl's lines end
+    # in "\n"): the regex is only needed when there is one.
+    lines = [
+        line.strip() for line in (_LINE_BREAK.split(text) if "\r" in text else text.split("\n"))
+    ]
     while lines and not lines[-1]:
         lines.pop()
     url = record.url or ""

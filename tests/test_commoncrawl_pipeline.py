@@ -166,14 +166,14 @@ def test_broken_wet_files_never_stop_the_run(models, sample, tmp_path):
 def test_a_scorer_that_raises_costs_one_page(models, sample, tmp_path, monkeypatch):
     from filters.perplexity import PerplexityScorer
 
-    real_score = PerplexityScorer.score
+    real_score_batch = PerplexityScorer.score_batch
 
-    def score(self, text):
-        if "asyncio" in text:
+    def score_batch(self, texts):
+        if any("asyncio" in text for text in texts):
             raise MemoryError("KenLM gave up")
-        return real_score(self, text)
+        return real_score_batch(self, texts)
 
-    monkeypatch.setattr(PerplexityScorer, "score", score)
+    monkeypatch.setattr(PerplexityScorer, "score_batch", score_batch)
     wet = [str(p) for p in sorted((sample / "commoncrawl/wet").glob("*.warc.wet.gz"))]
     report = _run(models, wet, tmp_path / "out", "--write_rejects")
     assert report["invariant"]["holds"]
