@@ -47,7 +47,7 @@ APT_PACKAGES  := cmake g++ make libboost-program-options-dev libboost-system-dev
 BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
            --direct_running_mode=$(if $(filter 1,$(WORKERS)),in_memory,multi_processing) $(BEAM_ARGS)
 
-.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv corpus ablation wikiref lm tokenizer \
+.PHONY: setup sample models badwords wikipedia commoncrawl c4 github books stackexchange arxiv corpus ablation wikiref lm tokenizer fuzz \
         tokenize audit train export test lint format bench-wikipedia bench-commoncrawl bench-c4 \
         bench-github bench-books bench-stackexchange bench-arxiv bench-tokenize bench-loader bench-train clean clean-train distclean help
 
@@ -319,6 +319,15 @@ format: $(STAMPS)/deps ## ruff: fix what it can, then format
 
 test: setup sample models lint ## lint, then the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Property-based fuzzing (fuzzing/, Hypothesis) of every reader and cleaner of outside data, seeded
+# from the sample: FUZZ_SECONDS in all, shared by the targets (FUZZ_TARGETS: some of them). Prints
+# examples and failures per target; exit 1 with the shrunk input of any failure. The test suite
+# runs a few hundred fixed examples per target (tests/test_fuzz_readers.py).
+fuzz: FUZZ_SECONDS ?= 600
+fuzz: FUZZ_TARGETS ?=
+fuzz: setup sample ## fuzz every reader of outside data for FUZZ_SECONDS (600) in all (FUZZ_TARGETS)
+	$(PY) -m fuzzing --seconds $(FUZZ_SECONDS) $(foreach t,$(FUZZ_TARGETS),--target $(t))
 
 # QUICK=1 (bench-train, bench-tokenize): a smoke run on less data that writes no result file.
 QUICK ?=

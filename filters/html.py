@@ -49,7 +49,7 @@ def _known(label: str | None) -> str | None:
         return None
     try:
         python_name = codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     mapped = map_encoding_to_html5(label)
     return None if mapped == "utf-8" and python_name != "utf-8" else mapped

@@ -27,8 +27,22 @@ FIELDS = (
 )
 
 
+MAX_FILE_BYTES = 1 << 20  # a mixture is a few hundred bytes: refuse to parse a large file
+
+
 class MixtureError(ValueError):
     """A mixture file that cannot be used as written."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without aliases: a mixture needs none, and a 300-byte file of lists of aliases
+    of lists (a "billion laughs") is gigabytes once a field is turned into a string."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", mark)
+        return super().compose_node(parent, index)
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,19 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
         raise MixtureError(
             f"no mixture {name_or_path!r} ({path} does not exist); known: {available()}"
         )
+    with path.open("rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise MixtureError(f"{path}: over {MAX_FILE_BYTES} bytes, not a mixture file")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise MixtureError(f"{path}: not valid YAML: {exc}") from exc
+        loader = _Loader(data.decode("utf-8"))
+        try:
+            spec = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting too deep for the composer
+        raise MixtureError(f"{path}: not valid YAML (UTF-8): {str(exc)[:300]}") from None
     if (
         not isinstance(spec, dict)
         or not isinstance(spec.get("sources"), dict)
@@ -144,7 +167,7 @@ def _number(path: Path, key: str, value, *, positive: bool, optional: bool = Fal
         raise MixtureError(f"{path}: {key} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         raise MixtureError(f"{path}: {key} must be a number, got {value!r}") from None
     if not math.isfinite(number) or (positive and number <= 0):
         raise MixtureError(

@@ -28,7 +28,6 @@ text is empty once stripped is still yielded: the pipeline drops it as `empty`.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import zlib
@@ -40,7 +39,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from core.deadletter import DeadLetter
 from filters.gutenberg import strip_gutenberg
-from readers.jsonl import lines
+from readers.jsonl import lines, loads
 
 # The largest real books (dictionaries, complete works) are tens of MB; a 200 MB "book" is
 # counted as too_large rather than held, decoded and copied by every stage.
@@ -299,7 +298,7 @@ def read_books_jsonl(
         if not item.data.strip():
             continue
         try:
-            row = json.loads(item.data)
+            row = loads(item.data)
         except UnicodeDecodeError as exc:
             yield dead_letter(path, index, "invalid_utf8", str(exc), True, collection, None, line)
             continue
@@ -329,7 +328,7 @@ def detect_kind(path: str) -> str:
         if not item.data.strip():
             continue
         try:
-            row = json.loads(item.data) if item.whole else None
+            row = loads(item.data) if item.whole else None
         except ValueError:
             break
         if isinstance(row, dict):

@@ -50,16 +50,21 @@ def read_published(
             yield item
             continue
         number, record = item
-        text, url = record.get("text"), record.get("url")
-        if not isinstance(text, str) or not isinstance(url, str) or not text or not url:
-            error = f"text and url must be non-empty strings; fields: {sorted(record)}"
+        text, url, stamp = record.get("text"), record.get("url"), record.get("timestamp")
+        if not (isinstance(text, str) and isinstance(url, str) and text and url) or not (
+            stamp is None or isinstance(stamp, str)
+        ):
+            error = (
+                "text and url must be non-empty strings and timestamp a string; "
+                f"fields: {sorted(record)}"
+            )
             yield DeadLetter(path, 0, "bad_record", error, True, {"line": number})
             continue
         yield {
             "id": f"c4/{key}/{number}",
             "text": text,
             "url": url,
-            "timestamp": parse_timestamp(record.get("timestamp")),
+            "timestamp": parse_timestamp(stamp),
             "split": split,
             "file": path,
         }

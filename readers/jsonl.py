@@ -120,6 +120,15 @@ def lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[L
         yield DeadLetter(path, max(index, 0), reason, error, False, {"after_line": index + 1})
 
 
+def loads(data: bytes | str) -> Any:
+    """json.loads, with input nested too deeply for its parser (a RecursionError) raised as the
+    ValueError of any other bad JSON, so that readers dead-letter it instead of crashing."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to parse") from None
+
+
 def read_jsonl(
     path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[tuple[int, dict[str, Any]] | DeadLetter]:
@@ -138,7 +147,7 @@ def read_jsonl(
         if not item.data.strip():
             continue
         try:
-            value = json.loads(item.data)
+            value = loads(item.data)
         except ValueError as exc:  # bad JSON and invalid UTF-8 alike
             reason = "invalid_utf8" if isinstance(exc, UnicodeDecodeError) else "bad_json"
             yield DeadLetter(path, item.index, reason, str(exc)[:200], True, where)

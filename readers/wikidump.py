@@ -154,7 +154,9 @@ def read_siteinfo(path: str) -> SiteInfo:
     """Parse the dump's header, reading at most HEADER_LIMIT decompressed bytes.
 
     Real dumps carry `<siteinfo>`; an export without it still names its language in the
-    root's `xml:lang`, and then the built-in namespace names are all there is.
+    root's `xml:lang`, and then the built-in namespace names are all there is. A header that
+    cannot be read raises ValueError, etree.XMLSyntaxError, or EOFError, OSError or zlib.error
+    from its decompression; a namespace without an integer key is skipped.
     """
     head = bytearray()
     for chunk in decompressed(path):
@@ -176,7 +178,8 @@ def read_siteinfo(path: str) -> SiteInfo:
     root = etree.fromstring(bytes(head[start : end + len(b"</siteinfo>")]), _safe_parser())
     dbname = root.findtext("dbname") or ""
     match = _DB_LANGUAGE.match(dbname)
-    namespaces = {int(ns.get("key")): ns.text or "" for ns in root.iter("namespace")}
+    keys = ((_int(ns.get("key")), ns) for ns in root.iter("namespace"))
+    namespaces = {key: ns.text or "" for key, ns in keys if key is not None}
     return SiteInfo(
         dbname=dbname,
         language=match.group(1).replace("_", "-") if match else "",
@@ -317,6 +320,8 @@ def read_pages(
                         page_start = pos  # discard what was read of it
                     break
                 stop = j + len(PAGE_CLOSE)
+                if oversize is None and stop - page_start > max_page_bytes:  # within one chunk
+                    oversize = bytes(buf[page_start : page_start + 4096])
                 if oversize is not None:
                     yield dead_letter(
                         path,

@@ -92,9 +92,10 @@ class TokenShard:
             reader = pa.ipc.open_file(self._map)
             if not reader.schema.equals(SCHEMA):
                 raise TokenShardError(f"{self.path}: schema {reader.schema} is not {SCHEMA}")
-            self._batches = [
-                self._view(reader.get_batch(i)) for i in range(reader.num_record_batches)
-            ]
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+            for batch in batches:  # offsets and UTF-8 of the ids: linear, and no token is read
+                batch.validate(full=True)
+            self._batches = [self._view(batch) for batch in batches]
         except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
             raise TokenShardError(
                 f"{self.path}: not a readable token shard ({exc}); re-run `make tokenize`"
@@ -131,6 +132,10 @@ class TokenShard:
         batch, row = self._locate(index)
         return batch.ids[row].as_py()
 
+    def document_ids(self) -> list[str]:
+        """Every document's id, in order."""
+        return [doc_id for b in self._batches for doc_id in b.ids.to_pylist()]
+
     def lengths(self) -> np.ndarray:
         """Tokens per document, in order (int64)."""
         return np.concatenate([np.diff(b.offsets).astype(np.int64) for b in self._batches] or [[]])
@@ -143,6 +148,36 @@ class TokenShard:
     def buffers(self) -> list[np.ndarray]:
         """The mapped value buffers, for checks that views share memory with the file."""
         return [b.values for b in self._batches]
+
+
+def _check_manifest(found: object, path: Path) -> None:
+    """The fields TokenSource reads, with their types: a damaged manifest is a TokenShardError,
+    and a shard is a file of the source's own directory (no path)."""
+
+    def bad(what: str) -> TokenShardError:
+        return TokenShardError(f"{path}: {what}; re-run `make tokenize` for this source")
+
+    if not isinstance(found, dict):
+        raise bad(f"a {type(found).__name__}, not a manifest object")
+    if found.get("format") != FORMAT:
+        raise TokenShardError(f"{path}: format {found.get('format')!r}, not {FORMAT}")
+    tokenizer = found.get("tokenizer")
+    if not isinstance(tokenizer, dict) or not isinstance(tokenizer.get("sha256"), str):
+        raise bad("no tokenizer sha256")
+    shards = found.get("shards")
+    if not isinstance(shards, list):
+        raise bad("no list of shards")
+    for entry in shards:
+        if not isinstance(entry, dict):
+            raise bad(f"a shard entry is a {type(entry).__name__}")
+        name = entry.get("file")
+        if not isinstance(name, str) or not name or Path(name).name != name or name in {".", ".."}:
+            raise bad(f"shard file {name!r} is not a file name")
+        for key in ("documents", "tokens"):
+            if type(entry.get(key)) is not int:
+                raise bad(f"{name}: {key} is not an integer")
+        if not isinstance(entry.get("sha256"), str):
+            raise bad(f"{name}: no sha256")
 
 
 class TokenSource:
@@ -158,8 +193,7 @@ class TokenSource:
             raise TokenShardError(f"{path}: missing; run `make tokenize` for this source") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TokenShardError(f"{path}: not valid JSON ({exc})") from exc
-        if self.manifest.get("format") != FORMAT:
-            raise TokenShardError(f"{path}: format {self.manifest.get('format')!r}, not {FORMAT}")
+        _check_manifest(self.manifest, path)
         self.name = self.manifest.get("source", self.directory.name)
         self.tokenizer_sha256: str = self.manifest["tokenizer"]["sha256"]
         self.shards = [self._open(entry) for entry in self.manifest["shards"]]

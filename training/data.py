@@ -22,13 +22,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import torch
 
 from core.ids import shard_of
 from core.manifest import MANIFEST
 from mixtures.mixture import Mixture
-from tokenizer.shards import TokenShard, TokenSource, open_sources
+from tokenizer.shards import TokenSource, open_sources
 
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
 VAL_BUCKETS = 1_000_000
@@ -48,10 +47,6 @@ def id_bucket(doc_id: str) -> int:
     return shard_of(doc_id, VAL_BUCKETS)
 
 
-def _shard_ids(shard: TokenShard) -> list[str]:
-    return pa.ipc.open_file(pa.memory_map(str(shard.path))).read_all().column("id").to_pylist()
-
-
 class SourceSplit:
     """Which documents of a source are held out for validation, by their id's hash.
 
@@ -67,7 +62,7 @@ class SourceSplit:
         self.val_rows: list[np.ndarray] = []
         extremes: list[tuple[int, str, int, int]] = []  # (bucket, id, shard, row)
         for s, shard in enumerate(source.shards):
-            ids = _shard_ids(shard)
+            ids = shard.document_ids()
             buckets = np.fromiter(map(id_bucket, ids), dtype=np.int64, count=len(ids))
             self.val_rows.append(np.flatnonzero(buckets < threshold))
             for edge in (buckets.min(), buckets.max()) if ids else ():
