@@ -32,7 +32,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -47,6 +46,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.parse.html import HTMLTree
 
 from filters.html import decode_html, meta_charset
+from readers import registry
 
 log = logging.getLogger("ccsample")
 
@@ -469,22 +469,6 @@ def fetch_deb(package: str, cache: Path) -> Path:
     return found[0]
 
 
-def fetch_pypi(name: str, version: str, cache: Path, *, sdist: bool) -> Path:
-    """The sdist, or else the wheel, from the package registry (pip's configured index), once."""
-    pattern = f"{name}-{version}.tar.gz" if sdist else f"{name.replace('-', '_')}-{version}-*.whl"
-    if not any(cache.glob(pattern)):
-        cache.mkdir(parents=True, exist_ok=True)
-        log.info("downloading %s==%s from the package registry", name, version)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command += ["--no-binary" if sdist else "--only-binary", ":all:"]
-        command += ["-d", str(cache), f"{name}=={version}"]
-        subprocess.run(command, check=True)
-    found = sorted(cache.glob(pattern))
-    if not found:
-        raise SystemExit(f"pip did not produce {pattern} in {cache}")
-    return found[0]
-
-
 def collect_pages(cache: Path) -> list[WebPage]:
     """Every page of the sample, in a fixed order: the same list on every run over one cache."""
     pages = python_doc_pages(fetch_deb(PYTHON_DOC, cache))
@@ -492,8 +476,8 @@ def collect_pages(cache: Path) -> list[WebPage]:
         deb = fetch_deb(package, cache)
         pages += libreoffice_pages(deb, language, LIBREOFFICE_PAGES_PER_LANGUAGE)
     for sdist in SDISTS:
-        pages += sdist_pages(fetch_pypi(sdist.name, sdist.version, cache, sdist=True), sdist)
-    pages += warc_pages(fetch_pypi(*PYWB, cache, sdist=False))
+        pages += sdist_pages(registry.pypi(sdist.name, sdist.version, cache, sdist=True), sdist)
+    pages += warc_pages(registry.pypi(*PYWB, cache))
     return pages
 
 
