@@ -6,7 +6,9 @@
 
 Sources: --sources, or the --mixture's sources that have documents under --input (the others are
 reported as missing), or every source that has documents. A source's documents are
-`<input>/<source>/documents/**/part-*.parquet` (columns `id` and `text`; others are ignored).
+`<input>/<source>/documents/**/part-*.parquet` (columns `id` and `text`; others are ignored),
+and `<input>/<source>/report.json` must exist: a source whose pipeline did not finish (a killed
+run leaves whole shards, but not all of them) is refused before anything runs (exit status 2).
 
 Row groups are read and encoded in parallel (tokenizer/encode.py: the model is loaded once per
 worker and documents are encoded in batches). A document goes to shard blake2b(id) mod N; a
