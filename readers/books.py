@@ -21,7 +21,8 @@ by `max_book_bytes`: a Gutenberg file over it is a `too_large` dead letter found
 never opened (a gzip one is decompressed to the cap plus one byte at most); a JSON line over it
 (plus 64 KiB for the other fields) streams past and is counted the same way. Dead letters with
 document=True are books that cannot be used (too_large, invalid_utf8, duplicate_id); the others
-are input errors (unreadable_file, corrupt_gzip, truncated, bad_json, bad_record). A book whose
+are input errors (unreadable_file, corrupt_gzip, truncated, bad_json, bad_record, and
+too_many_bad_lines once a JSON-lines file has given readers.jsonl.MAX_BAD_LINES). A book whose
 text is empty once stripped is still yielded: the pipeline drops it as `empty`.
 """
 
@@ -39,7 +40,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from core.deadletter import DeadLetter
 from filters.gutenberg import strip_gutenberg
-from readers.jsonl import lines, loads
+from readers.jsonl import bounded_dead_letters, lines, loads
 
 # The largest real books (dictionaries, complete works) are tens of MB; a 200 MB "book" is
 # counted as too_large rather than held, decoded and copied by every stage.
@@ -278,6 +279,7 @@ def _book(
     )
 
 
+@bounded_dead_letters
 def read_books_jsonl(
     path: str, kind: str, max_book_bytes: int = DEFAULT_MAX_BOOK_BYTES, collection: str = ""
 ) -> Iterator[Book | DeadLetter]:

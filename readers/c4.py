@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from core.deadletter import DeadLetter
-from readers.jsonl import DEFAULT_MAX_LINE_BYTES, read_jsonl
+from readers.jsonl import DEFAULT_MAX_LINE_BYTES, bounded_dead_letters, read_jsonl
 
 _NAME = re.compile(r"c4-(train|validation)\.(\d+)-of-(\d+)\.json(?:\.gz)?$")
 
@@ -40,6 +40,7 @@ def parse_timestamp(value: str | None) -> datetime | None:
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
+@bounded_dead_letters
 def read_published(
     path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[dict | DeadLetter]:

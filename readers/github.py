@@ -32,7 +32,7 @@ from typing import Any
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from core.deadletter import DeadLetter
-from readers.jsonl import lines, loads
+from readers.jsonl import bounded_dead_letters, lines, loads
 
 # BigQuery's github_repos.contents holds content only for files under 1 MiB (larger ones and
 # binary ones have a null content), so its own cap is the default.
@@ -79,7 +79,7 @@ def dead_letter(
     Reasons, document=True: binary, invalid_utf8, too_large, no_content (null content with no
     binary flag nor size over the cap). document=False: corrupt_gzip, truncated, bad_json,
     bad_record (not an object, no repo_name/path, or content neither a string nor null),
-    bad_parquet, bad_schema.
+    bad_parquet, bad_schema, too_many_bad_lines (readers.jsonl.MAX_BAD_LINES).
     """
     details = {"repo_name": repo_name, "path": path}
     return DeadLetter(file, offset, reason, error, document, details)
@@ -201,6 +201,7 @@ def _bigquery_row(
     )
 
 
+@bounded_dead_letters
 def _read_jsonl(path: str, max_file_bytes: int) -> Iterator[CodeFile | DeadLetter]:
     for line in lines(path, _ESCAPE_FACTOR * max_file_bytes + _LINE_OVERHEAD):
         if isinstance(line, DeadLetter):

@@ -11,6 +11,7 @@ data that still inflates reads as lines (bad JSON, mostly) until then.
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from core.deadletter import DeadLetter
 from core.files import CHUNK
 
 DEFAULT_MAX_LINE_BYTES = 8 << 20
+MAX_BAD_LINES = 10_000  # dead letters of one file before the rest of it is given up
 PEEK = 64 << 10  # what is kept of a line over the limit
 _FEED = 64 << 10  # compressed bytes per decompression step
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -118,6 +120,27 @@ def lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[L
         reason = reasons.get(type(exc), "unreadable_file")
         error = f"{type(exc).__name__}: {exc}"
         yield DeadLetter(path, max(index, 0), reason, error, False, {"after_line": index + 1})
+
+
+def bounded_dead_letters(reader: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """A JSON-lines reader (its first argument the path) that gives up on a file after
+    MAX_BAD_LINES dead letters: one more, `too_many_bad_lines`, says the rest is not read. Each
+    bad line is a dead letter, so without a bound a 25 KB gzip of short broken lines would write
+    some 12 million of them; a file that bad is not a corpus file."""
+
+    @functools.wraps(reader)
+    def read(path: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        bad = 0
+        for item in reader(path, *args, **kwargs):
+            if isinstance(item, DeadLetter):
+                bad += 1
+                if bad > MAX_BAD_LINES:
+                    error = f"over {MAX_BAD_LINES} bad lines: the rest of the file is not read"
+                    yield DeadLetter(path, item.offset, "too_many_bad_lines", error, False)
+                    return
+            yield item
+
+    return read
 
 
 def loads(data: bytes | str) -> Any:

@@ -7,6 +7,8 @@ import json
 import tracemalloc
 from datetime import UTC, datetime
 
+import pytest
+
 from core.deadletter import DeadLetter
 from readers.c4 import file_key, parse_timestamp, read_published, split_of_file
 from readers.jsonl import read_jsonl
@@ -110,3 +112,30 @@ def test_file_names_and_timestamps():
         2019, 4, 18, 10, 34, 56, tzinfo=UTC
     )
     assert parse_timestamp("yesterday") is None and parse_timestamp(None) is None
+
+
+@pytest.mark.parametrize("reader", ["c4", "books", "github"])
+def test_a_file_of_bad_lines_is_given_up_after_max_bad_lines(tmp_path, monkeypatch, reader):
+    """One dead letter per bad line, up to the bound; then one for the rest of the file."""
+    from readers import books, c4, github, jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_BAD_LINES", 3)
+    good = {
+        "c4": {"text": "A page.", "url": "https://a.example/", "timestamp": "2019-04-25T12:57:54Z"},
+        "books": {"short_book_title": "A Book", "url": "https://x/1", "text": "It was."},
+        "github": {"repo_name": "a/b", "path": "x.py", "content": "x = 1\n", "license": "mit"},
+    }[reader]
+    path = tmp_path / "c4-train.00000-of-00001.json.gz"
+    body = json.dumps(good).encode() + b"\n" + b"{broken\n" * 100 + json.dumps(good).encode()
+    path.write_bytes(gzip.compress(body))
+    read = {
+        "c4": lambda p: c4.read_published(p),
+        "books": lambda p: books.read_books_jsonl(p, "pg19"),
+        "github": lambda p: github.read_bigquery(p),
+    }[reader]
+    items = list(read(str(path)))
+    dead = [i for i in items if isinstance(i, DeadLetter)]
+    assert len(items) - len(dead) == 1  # the good first line; the last is never reached
+    assert [d.reason for d in dead] == ["bad_json"] * 3 + ["too_many_bad_lines"]
+    assert dead[-1].error == "over 3 bad lines: the rest of the file is not read"
+    assert not dead[-1].document
