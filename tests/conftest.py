@@ -7,6 +7,7 @@ import functools
 import gzip
 import http.server
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -66,6 +67,22 @@ def sample() -> Path:
     if not (wiki / "enwiki-sample-pages-articles.xml.bz2").exists():
         pytest.fail(f"the sample corpus is missing under {SAMPLE}: run `make sample` first")
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory, sample) -> Path:
+    """The en language model and cut-offs (`make lm`) and lid.176, in a directory of their own,
+    built once for the session (a fresh checkout has none under models/ until it is made)."""
+    out = tmp_path_factory.mktemp("cc-models")
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "lm", "LM_LANG=en", f"OUTPUT={out}", f"MODELS={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return out
 
 
 @pytest.fixture

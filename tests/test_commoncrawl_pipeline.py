@@ -38,21 +38,6 @@ ANARCHISM = (
 )
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, sample) -> Path:
-    """The en language model and cut-offs (`make lm`) and lid.176, in a directory of their own."""
-    out = tmp_path_factory.mktemp("cc-models")
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "lm", "LM_LANG=en", f"OUTPUT={out}", f"MODELS={out}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return out
-
-
 def _run(models: Path, wet: list[str], out: Path, *extra: str) -> dict:
     return _mine(models, ["--wet", *wet], out, "--num_shards", "2", *extra)
 

@@ -27,6 +27,7 @@ from core import files, preflight
 from core.preflight import PreflightError
 from filtermodels.lid import LID
 from filters.base import MinLength
+from filters.wikiref import train
 from pipelines import accounting, launcher, tokenize
 from pipelines.shards import WriteDeadLetters, WriteShards
 from pipelines.stages import ApplyFilters
@@ -304,7 +305,7 @@ def test_a_full_disk_at_the_report_leaves_no_report(tmp_path, monkeypatch):
 
 
 def test_failure_lines_for_a_dead_worker_and_an_os_error():
-    job = launcher.Job(name="t", output="out", build=lambda p: None)
+    job = launcher.Job(name="t", output="out", build=lambda p, models: None)
     undone = "nothing under out is marked complete (no report.json): run it again"
     died = launcher.WorkerDied("Worker subprocess exited with return code 137")
     assert launcher.failure(job, died) == (
@@ -331,8 +332,15 @@ def test_failure_lines_for_a_dead_worker_and_an_os_error():
 # ---- 3. inputs, output and models checked before a run starts ----------------------------------
 
 
-def _truncated(source: Path, size: int):
-    return lambda path: path.write_bytes(source.read_bytes()[:size])
+def _truncated(relative: str, size: int):
+    """A maker of the first `size` bytes of a real model (`relative` to the models folder)."""
+    return lambda path, models: path.write_bytes((models / relative).read_bytes()[:size])
+
+
+def _truncated_wikiref(path: Path, models: Path) -> None:
+    """A classifier's arrays, the file cut in half."""
+    _npz(path, weights=np.zeros(4), bias=np.zeros(1), features=np.ones(4), ngrams=np.ones(2))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def _npz(path: Path, **arrays) -> None:
@@ -343,52 +351,52 @@ def _npz(path: Path, **arrays) -> None:
 BROKEN = {
     "truncated lid.176": (
         "lid.176.ftz",
-        _truncated(MODELS / "lid.176.ftz", 300_000),
+        _truncated("lid.176.ftz", 300_000),
         LID["sha256"],
         r"sha256 \w{12}… is not its model card's 8f3472cfe873… \(truncated or replaced\); "
         "rebuild it: make models$",
     ),
     "text as fastText": (
         "lid.176.ftz",
-        lambda p: p.write_text("__label__en hello\n"),
+        lambda p, models: p.write_text("__label__en hello\n"),
         None,
         r"does not load \(.*wrong file format!\); rebuild it: make models$",
     ),
     "text as KenLM binary": (
         "en.arpa.bin",
-        lambda p: p.write_text("ngram counts follow\n"),
+        lambda p, models: p.write_text("ngram counts follow\n"),
         None,
         r"not a KenLM binary \(it starts with 'ngram counts'; build_binary makes one "
         r"from an ARPA file\); rebuild it: make lm LM_LANG=en$",
     ),
     "truncated KenLM binary": (
         "en.arpa.bin",
-        _truncated(MODELS / "lm/en.arpa.bin", 100_000),
+        _truncated("lm/en.arpa.bin", 100_000),
         None,
         r"does not load \(.*Binary file has size 100000 but the headers say it should be at "
         r"least \d+\)\); rebuild it: make lm LM_LANG=en$",
     ),
     "garbage SentencePiece (language model)": (
         "en.sp.model",
-        lambda p: p.write_bytes(bytes(range(256)) * 8),
+        lambda p, models: p.write_bytes(bytes(range(256)) * 8),
         None,
         r"does not load \(.*could not parse ModelProto.*\); rebuild it: make lm LM_LANG=en$",
     ),
     "garbage SentencePiece (tokenizer)": (
         "llama1.model",
-        lambda p: p.write_text("not a model"),
+        lambda p, models: p.write_text("not a model"),
         None,
         r"does not load \(.*could not parse ModelProto.*\); rebuild it: make tokenizer$",
     ),
     "truncated wikiref": (
         "wikiref.npz",
-        _truncated(MODELS / "wikiref.npz", 1000),
+        _truncated_wikiref,
         None,
         r"does not load \(File is not a zip file\); rebuild it: make wikiref$",
     ),
     "wikiref with pickled objects": (
         "wikiref.npz",
-        lambda p: _npz(
+        lambda p, models: _npz(
             p,
             weights=np.array([{"a": 1}]),
             bias=np.zeros(1),
@@ -400,19 +408,19 @@ BROKEN = {
     ),
     "wikiref of another kind": (
         "wikiref.npz",
-        lambda p: _npz(p, weights=np.zeros(4, dtype=np.float32)),
+        lambda p, models: _npz(p, weights=np.zeros(4, dtype=np.float32)),
         None,
         r"not a wikiref classifier \(no bias, features, ngrams\); rebuild it: make wikiref$",
     ),
     "cut-offs that are not JSON": (
         "en.cutoffs.json",
-        lambda p: p.write_text("{head: 1"),
+        lambda p, models: p.write_text("{head: 1"),
         None,
         r"does not load \(Expecting property name.*\); rebuild it: make lm LM_LANG=en$",
     ),
     "empty tokenizer.json": (
         "gpt-neox-20b.tokenizer.json",
-        lambda p: p.write_bytes(b""),
+        lambda p, models: p.write_bytes(b""),
         None,
         r"model missing or empty; rebuild it: make models$",
     ),
@@ -420,24 +428,31 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_a_broken_model_is_named_with_the_target_that_rebuilds_it(tmp_path, case):
+def test_a_broken_model_is_named_with_the_target_that_rebuilds_it(tmp_path, models, case):
     name, make, sha256, message = BROKEN[case]
     path = tmp_path / name
-    make(path)
+    make(path, models)
     with pytest.raises(PreflightError, match=f"^{path}: {message}"):
         preflight.check_model(str(path), sha256)
 
 
-def test_the_real_models_pass():
-    models = {
-        "lid": (str(MODELS / "lid.176.ftz"), LID["sha256"]),
-        "tokenizer": (str(MODELS / "gpt-neox-20b.tokenizer.json"), None),
-        "wikiref": (str(MODELS / "wikiref.npz"), None),
-        **{n: (str(MODELS / "lm" / n), None) for n in ("en.sp.model", "en.arpa.bin")},
-        "cutoffs": (str(MODELS / "lm/en.cutoffs.json"), None),
-        "remote": ("gs://bucket/models/lid.176.ftz", "0" * 64),  # the workers read it
-    }
-    preflight.check_models(models)
+def test_the_real_models_pass(tmp_path, models):
+    wikiref = tmp_path / "wikiref.npz"
+    river = "Article {} tells the history of the river, its mills and the families who ran them."
+    offer = "Buy now {}! Cheap offers on shoes, free shipping for every order, click here today."
+    positives = ["\n".join([river.format(i)] * 20) for i in range(8)]
+    negatives = ["\n".join([offer.format(i)] * 20) for i in range(8)]
+    train(positives, negatives, wikiref, test_fraction=0.25)
+    preflight.check_models(
+        {
+            "lid": (str(MODELS / "lid.176.ftz"), LID["sha256"]),
+            "tokenizer": (str(MODELS / "gpt-neox-20b.tokenizer.json"), None),
+            "wikiref": (str(wikiref), None),
+            **{n: (str(models / "lm" / n), None) for n in ("en.sp.model", "en.arpa.bin")},
+            "cutoffs": (str(models / "lm/en.cutoffs.json"), None),
+            "remote": ("gs://bucket/models/lid.176.ftz", "0" * 64),  # the workers read it
+        }
+    )
 
 
 def test_inputs_must_exist_and_the_output_be_writable(tmp_path):
@@ -468,7 +483,7 @@ def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_command_line_says_what_is_wrong_in_one_line_with_status_2(tmp_path, sample):
+def test_the_command_line_says_what_is_wrong_in_one_line_with_status_2(tmp_path, sample, models):
     dump = str(sample / "wikipedia/enwiki-sample-pages-articles.xml.bz2")
     missing = str(tmp_path / "enwiki-missing.xml.bz2")
     proc = _cli("wikipedia", "--dumps", dump, missing, "--output", str(tmp_path / "w"))
@@ -485,26 +500,26 @@ def test_the_command_line_says_what_is_wrong_in_one_line_with_status_2(tmp_path,
     )
 
     # A truncated lid.176, found before anything runs: an earlier run's output stays as it was.
-    models = tmp_path / "models"
-    (models / "lm").mkdir(parents=True)
+    broken = tmp_path / "models"
+    (broken / "lm").mkdir(parents=True)
     for name in ("en.sp.model", "en.arpa.bin", "en.cutoffs.json", "en.json"):
-        (models / "lm" / name).write_bytes((MODELS / "lm" / name).read_bytes())
-    (models / "lid.176.ftz").write_bytes((MODELS / "lid.176.ftz").read_bytes()[:300_000])
+        (broken / "lm" / name).write_bytes((models / "lm" / name).read_bytes())
+    (broken / "lid.176.ftz").write_bytes((MODELS / "lid.176.ftz").read_bytes()[:300_000])
     out = tmp_path / "cc"
     out.mkdir()
     (out / "report.json").write_text("{}\n")
     proc = _cli(
         "commoncrawl",
         *("--wet", str(sample / "commoncrawl/wet/*.warc.wet.gz"), "--output", str(out)),
-        *("--lid_model", str(models / "lid.176.ftz"), "--lm_dir", str(models / "lm")),
+        *("--lid_model", str(broken / "lid.176.ftz"), "--lm_dir", str(broken / "lm")),
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert _last_line(proc.stderr).startswith(f"commoncrawl: {models}/lid.176.ftz: sha256 ")
+    assert _last_line(proc.stderr).startswith(f"commoncrawl: {broken}/lid.176.ftz: sha256 ")
     assert _last_line(proc.stderr).endswith("(truncated or replaced); rebuild it: make models")
     assert sorted(p.name for p in out.iterdir()) == ["report.json"]
 
 
-def test_tokenize_refuses_the_documents_of_a_run_that_did_not_finish(tmp_path):
+def test_tokenize_refuses_the_documents_of_a_run_that_did_not_finish(tmp_path, models):
     """What a killed run leaves (whole shards, but not all of them) is not tokenized."""
     docs = tmp_path / "corpus/wikipedia/documents"
     docs.mkdir(parents=True)
@@ -516,7 +531,7 @@ def test_tokenize_refuses_the_documents_of_a_run_that_did_not_finish(tmp_path):
     ):
         tokenize.main(
             [*("--input", str(tmp_path / "corpus"), "--output", str(tmp_path / "tokens")),
-             *("--tokenizer", str(MODELS / "lm/en.sp.model"), "--sources", "wikipedia"),
+             *("--tokenizer", str(models / "lm/en.sp.model"), "--sources", "wikipedia"),
              "--runner=FnApiRunner"]
         )  # fmt: skip
     assert not (tmp_path / "tokens").exists()
