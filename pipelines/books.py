@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from operator import itemgetter
 
 import apache_beam as beam
 
@@ -82,10 +83,6 @@ def book_document(book: Book, kind: str) -> dict:
     }
 
 
-def _work_path(work: tuple) -> str:
-    return work[1]
-
-
 def longest_first(doc: dict) -> tuple[int, str]:
     """The order of a cluster's members: the longest book first, ties by id."""
     return -len(doc["text"]), doc["id"]
@@ -129,7 +126,7 @@ def build(pipeline: beam.Pipeline, items: list[tuple[str, str, int]], dead: list
         | "Spread" >> beam.Reshuffle()
         | "ReadBooks"
         >> beam.ParDo(
-            ReadInputs(SOURCE, partial(read_work, args.max_book_bytes), path_of=_work_path)
+            ReadInputs(SOURCE, partial(read_work, args.max_book_bytes), path_of=itemgetter(1))
         ).with_outputs("dead", main="documents")
     )
     texts = read.documents | "Empty" >> ApplyFilters(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
+from operator import itemgetter
 
 import apache_beam as beam
 
@@ -85,10 +86,6 @@ def code_document(item: CodeFile) -> dict:
         "content_hash": item.content_md5,
         "input": item.source_file,
     }
-
-
-def _work_path(work: tuple) -> str:
-    return work[1]
 
 
 def _load_counter(tokenizer: Model) -> Callable[[str], int]:
@@ -175,7 +172,7 @@ def build(
         | "Spread" >> beam.Reshuffle()
         | "ReadCode"
         >> beam.ParDo(
-            ReadInputs(SOURCE, partial(read_work, args.max_file_bytes), path_of=_work_path)
+            ReadInputs(SOURCE, partial(read_work, args.max_file_bytes), path_of=itemgetter(1))
         ).with_outputs("dead", main="documents")
     )
     licensed = read.documents | "License" >> stage(each(LicenseFilter))
