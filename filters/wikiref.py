@@ -11,15 +11,23 @@ into a logistic regression. RedPajama used fastText's supervised defaults; fastT
 with "Encountered NaN" on some small training sets (seen here on a few hundred pages), while this
 one converges deterministically on any input, and its model is two arrays in an `.npz` file that
 loads without unpickling anything. Training reports the held-out ROC AUC for the model card.
+
+Training uses scikit-learn; scoring does not import it (nor SciPy: ~87 MB per worker process).
+`_features` and `WikirefClassifier.wiki_probs` redo `HashingVectorizer.transform` and the sparse
+product step by step in NumPy, so that every probability equals scikit-learn's bit for bit
+(tests/test_wikiref.py compares them on the bundled crawl).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import mmh3
 import numpy as np
 
 from filters.base import KEEP, Decision, Filter
@@ -28,6 +36,9 @@ MIN_POSITIVE_CHARS = 1000
 FEATURES = 2**20
 NGRAMS = (1, 2)
 C = 10.0  # inverse regularisation strength of the logistic regression
+TOKEN = re.compile(r"(?u)\b\w\w+\b")  # HashingVectorizer's default token_pattern
+# scikit-learn sums a feature's occurrences in float32, where adding 1.0 stops changing it here.
+MAX_COUNT = 2**24
 
 
 def classifier_text(raw_content: str) -> str:
@@ -41,6 +52,41 @@ def _vectorizer():
     return HashingVectorizer(
         n_features=FEATURES, ngram_range=NGRAMS, alternate_sign=False, norm="l2", dtype=np.float32
     )
+
+
+def _hashes(text: str) -> list[int]:
+    """Signed MurmurHash3 (seed 0) of the text's lowercased word unigrams, then its bigrams.
+
+    mmh3 hashes a str's UTF-8 bytes, as scikit-learn does; a token is only word characters, so
+    it never holds a lone surrogate (which segfaults mmh3 5.3.1 instead of raising)."""
+    tokens = TOKEN.findall(text.lower())
+    bigrams = map(" ".join, itertools.pairwise(tokens))
+    return [*map(mmh3.hash, tokens), *map(mmh3.hash, bigrams)]
+
+
+def feature_index(hashes: np.ndarray) -> np.ndarray:
+    """Column of each signed 32-bit hash: |h| mod FEATURES, |-2**31| taken as 2**31."""
+    return np.abs(hashes.astype(np.int64)) % FEATURES
+
+
+def _features(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The l2-normalised hashed term counts of a batch, as HashingVectorizer computes them.
+
+    Returns (column, value, row starts): entries sorted by row, then column; values are float32
+    (counts as float32; squares as float32 summed in float64; each count divided in float64 by
+    the square root and rounded to float32, as sklearn.utils.sparsefuncs_fast does)."""
+    per_text = [_hashes(t) for t in texts]
+    lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
+    hashes = np.fromiter(itertools.chain.from_iterable(per_text), np.int64, count=lengths.sum())
+    keys = np.repeat(np.arange(len(texts), dtype=np.int64), lengths) * FEATURES
+    keys, counts = np.unique(keys + feature_index(hashes), return_counts=True)
+    rows, cols = np.divmod(keys, FEATURES)
+    counts = np.minimum(counts, MAX_COUNT).astype(np.float32)
+    squares = np.bincount(rows, weights=counts * counts, minlength=len(texts))
+    norms = np.sqrt(squares)
+    values = (counts.astype(np.float64) / norms[rows]).astype(np.float32)
+    starts = np.searchsorted(rows, np.arange(len(texts) + 1))
+    return cols, values, starts
 
 
 def _held_out(text: str, test_fraction: float) -> bool:
@@ -115,22 +161,28 @@ class WikirefClassifier:
         with np.load(path, allow_pickle=False) as arrays:
             if int(arrays["features"]) != FEATURES or tuple(arrays["ngrams"]) != NGRAMS:
                 raise ValueError(f"{path}: trained with other features than this version reads")
-            self._weights, self._bias = arrays["weights"], np.float32(arrays["bias"])
-        self._vectorizer = _vectorizer()
+            weights, bias = arrays["weights"], arrays["bias"]
+        self._weights = np.asarray(weights, dtype=np.float32)
+        self._bias = np.float32(bias)
         self.threshold = threshold
 
     @classmethod
     def from_arrays(cls, weights, bias, threshold: float = 0.25) -> WikirefClassifier:
         self = cls.__new__(cls)
-        self._weights, self._bias, self.threshold = weights, bias, threshold
-        self._vectorizer = _vectorizer()
+        self._weights, self._bias = np.asarray(weights, dtype=np.float32), np.float32(bias)
+        self.threshold = threshold
         return self
 
     def wiki_probs(self, texts: Sequence[str]) -> list[float]:
         """P(cited by Wikipedia) per page text (raw content; lines are joined here)."""
         if not texts:
             return []
-        scores = self._vectorizer.transform([classifier_text(t) for t in texts]) @ self._weights
+        cols, values, starts = _features([classifier_text(t) for t in texts])
+        products = values * self._weights[cols]
+        scores = np.zeros(len(texts), dtype=np.float32)
+        for i, (start, end) in enumerate(itertools.pairwise(starts.tolist())):
+            if end > start:  # SciPy's CSR product adds a row's terms one by one, in float32
+                scores[i] = np.cumsum(products[start:end])[-1]
         return [float(p) for p in 1.0 / (1.0 + np.exp(-(scores + self._bias)))]
 
     def decide(self, wiki_prob: float) -> Decision:
