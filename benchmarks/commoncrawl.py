@@ -71,6 +71,7 @@ import ctypes
 import ctypes.util
 import glob
 import json
+import operator
 import os
 import resource
 import subprocess
@@ -527,12 +528,13 @@ def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.commoncrawl import SOURCE, _length_filters, _wet_document
-    from pipelines.linededup import LineDedup
+    from pipelines.linededup import LineDedup, tag_documents
     from pipelines.reading import ReadInputs, wet_documents
     from pipelines.stages import ApplyFilters
     from readers.warc import DEFAULT_MAX_RECORD_BYTES
 
     paths = sorted(str(p) for p in crawl.glob("*.warc.wet.gz"))
+    reader = partial(wet_documents, _wet_document, DEFAULT_MAX_RECORD_BYTES)
     counted = work / f"prefix-{stage}-{crawl.name}.count"
     options = PipelineOptions(
         ["--runner=FnApiRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"]
@@ -541,17 +543,17 @@ def beam_prefix_child(crawl: Path, work: Path, stage: str) -> dict:
     with beam.Pipeline(options=options) as pipeline:
         docs = (
             pipeline
-            | "WetFiles" >> beam.Create(paths)
+            | "WetFiles" >> beam.Create(list(enumerate(paths)))
             | "Spread" >> beam.Reshuffle()
             | "ReadWet"
             >> beam.ParDo(
-                ReadInputs(SOURCE, partial(wet_documents, _wet_document, DEFAULT_MAX_RECORD_BYTES))
+                ReadInputs(SOURCE, partial(tag_documents, reader), path_of=operator.itemgetter(1))
             ).with_outputs("dead", main="documents")
         ).documents
         too_short = partial(_length_filters, MIN_LENGTH)
         docs = (docs | "TooShort" >> ApplyFilters(SOURCE, too_short, group="read")).documents
         if stage == "dedup":
-            docs = (docs | "LineDedup" >> LineDedup(SOURCE, "dedup"))["documents"]
+            docs = (docs | "LineDedup" >> LineDedup(SOURCE, reader, "dedup"))["documents"]
         _ = (
             docs
             | "Count" >> beam.combiners.Count.Globally()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -46,7 +47,7 @@ from filters.langid import LanguageFilter, LanguageIdentifier
 from filters.perplexity import HISTOGRAM_BIN, PerplexityFilter, PerplexityScorer
 from filters.wikiref import WikirefClassifier, WikirefFilter
 from pipelines import accounting, launcher, options, staging
-from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet
+from pipelines.linededup import DEFAULT_DEDUP_SHARDS, LineDedup, WriteHashSet, tag_documents
 from pipelines.reading import ReadInputs, wet_documents
 from pipelines.shards import WriteDeadLetters, WriteRejects, WriteShards
 from pipelines.stages import ApplyFilters, FirstBy, first_of_duplicates
@@ -144,20 +145,25 @@ def write_histograms(counts: dict[str, int], path: str) -> dict:
 
 def build(pipeline: beam.Pipeline, paths: list[str], args, models: dict[str, Model]) -> None:
     out, n, rejects = args.output, args.num_shards, args.write_rejects
+    reader = partial(wet_documents, _wet_document, args.max_record_bytes)
     read = (
         pipeline
-        | "WetFiles" >> beam.Create(paths)
+        | "WetFiles" >> beam.Create(list(enumerate(paths)))
         | "Spread" >> beam.Reshuffle()
         | "ReadWet"
         >> beam.ParDo(
-            ReadInputs(SOURCE, partial(wet_documents, _wet_document, args.max_record_bytes))
+            ReadInputs(SOURCE, partial(tag_documents, reader), path_of=operator.itemgetter(1))
         ).with_outputs("dead", main="documents")
     )
     long_enough = read.documents | "TooShort" >> ApplyFilters(
         SOURCE, partial(_length_filters, args.min_length), group="read", write_rejects=rejects
     )
     dedup = long_enough.documents | "LineDedup" >> LineDedup(
-        SOURCE, "dedup", previous_hashes=args.previous_hashes, dedup_shards=args.dedup_shards
+        SOURCE,
+        reader,
+        "dedup",
+        previous_hashes=args.previous_hashes,
+        dedup_shards=args.dedup_shards,
     )
     load = partial(
         _Models, dict(models), args.lid_threshold, list(args.languages), args.wikiref_threshold

@@ -1,46 +1,48 @@
-"""Global line dedup (docs/recipe/commoncrawl.md §2) as three shuffles of NumPy batches: no worker
-ever holds the run's hash set, and no Beam element stands for a line. Arrays cross shuffles as their
-raw bytes.
+"""Global line dedup (docs/recipe/commoncrawl.md §2) in two reads of the input, as CCNet ran it:
+the first hashes lines, three shuffles of NumPy batches decide, and the second read applies the
+decision. No worker ever holds the run's hash set, no Beam element stands for a line, and page
+text never crosses a shuffle: what does is 8 bytes a line. Arrays cross shuffles as raw bytes.
 
-1. `HashLines`, per document: `line_hashes` hashes its lines once; the uint64 array travels beside
-   the document to step 4 (8 bytes a line; the document itself is not touched), so no line is
-   hashed twice.
-   A worker buffers (hash, document key) for each document's distinct non-empty lines, up to
+Documents come from work items (a WET file): `tag_documents` gives each document it reads
+`WORK` = (work index, work item, position among the item's documents), and `read(work item)` must
+yield the same documents again, in the same order (a file read twice).
+
+1. `HashLines`, per document of the first read: `line_hashes` hashes its lines once. A worker
+   buffers (hash, work, position) for each document's distinct non-empty lines, up to
    `batch_pairs` pairs or the end of the bundle, and counts hashes across the batch, as a lifted
    combiner would. A hash that two or more of the batch's documents hold is a duplicate already:
    its pairs go straight to step 3 and its hash shard receives the bare hash (8 bytes), once.
    The other pairs (16 bytes each) go to their hash shard. Shard s holds the hashes in
    [s, s + 1) × 2**64 / `dedup_shards`, so a boilerplate line costs its shard one hash per batch,
-   not one pair per document: no hot-key fan-out is needed.
+   not one pair per document: no hot-key fan-out is needed. Every line's hash (8 bytes, empty
+   lines too) and the document's position go to its work item for step 3, so no line is hashed
+   twice; the document itself goes no further.
 2. GroupByKey per hash shard, together with the hashes of earlier runs (hash-set files are read
    a chunk at a time, and each chunk is split at the shard bounds by a search: 8 bytes a hash).
    Per shard: sort, count documents per hash. A hash is duplicated when two or more documents
    hold it (in one batch, or across batches), and removed when duplicated or held by an earlier
    run. Out go the shard's rows of the run's hash set (hash, duplicated: 9 bytes each, sorted,
-   for `WriteHashSet`) and the (hash, document key) pairs of removed hashes, split by ranges of
-   the 64-bit document key (`dedup_shards` of them).
-3. GroupByKey per document-key range: sort its removed pairs by key. Out goes one element per
-   document that loses a line: the hashes it loses.
-4. GroupByKey per document key of the document and that element (the only shuffle of the text);
-   `dedup_lines` with the carried hashes.
+   for `WriteHashSet`) and the (hash, work, position) pairs of removed hashes, by work item.
+3. GroupByKey per work item of its documents' line hashes and removed pairs; the item is read
+   again and `dedup_lines` applied to each document that reached step 1 (a document the first
+   read dropped, e.g. too short, is skipped: it was counted then). A document of the first read
+   missing from the second, or with other lines, stops the run: the input changed.
 Every decision is a count over the whole run and every output is sorted or per document, so the
 result does not depend on how bundles and batches fall: runners give byte-identical files.
 
 Memory, with N = `dedup_shards`: a hash shard holds 16 bytes per pair whose hash is in its range
 (8 per repeated or earlier-run hash), about 3x that while sorting. Hashes are uniform, so that is
-at most about 1/N of the run's pairs; a document range holds 16 bytes per removed line of its
-documents, no more; a document key, one document. Choose N so that a shard fits a worker: a
-3-billion-page snapshot has ~1.5e11 pairs (~2.4 TB), so N = 4096 gives ~600 MB a shard. The
-default, 64, suits a run on one machine. A document key is a 64-bit BLAKE2b fingerprint of `id`;
-a collision is harmless, since the two documents then receive each other's removed hashes, which
-are removed for them too.
+at most about 1/N of the run's pairs; a work item, 8 bytes per line of its documents and 16 per
+removed line (a 40,000-page WET file: ~30 + ~15 MB), while documents stream through step 3 one
+at a time. Choose N so that a shard fits a worker: a 3-billion-page snapshot has ~1.5e11 pairs
+(~2.4 TB), so N = 4096 gives ~600 MB a shard. The default, 64, suits a run on one machine.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any, BinaryIO, Final
 
 import apache_beam as beam
@@ -50,7 +52,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from core.files import write_atomically
-from core.ids import signed_id_hash
 from core.manifest import write_manifest
 from filters.base import Decision
 from filters.dedup import dedup_lines, line_hashes
@@ -59,17 +60,34 @@ from pipelines.shards import remove_stale, shard_name
 
 HASH_DTYPE: Final = np.dtype([("hash", "<u8"), ("duplicated", "?")])
 HASH_SUFFIX: Final = ".npy"
-PAIR_DTYPE: Final = np.dtype([("hash", "<u8"), ("key", "<i8")])
+PAIR_DTYPE: Final = np.dtype([("hash", "<u8"), ("work", "<u4"), ("position", "<u4")])
 DEFAULT_DEDUP_SHARDS: Final = 64
 DEFAULT_BATCH_PAIRS: Final = 1 << 20  # 16 MiB of pairs per worker before they are sent
 _READ_ROWS: Final = 1 << 20  # hash-set rows per element when files are read (9 MiB)
-# Tags of the values that share a GroupByKey: per hash shard, per document.
+WORK: Final = "_work"  # a first-read document's (work index, work item, position)
+# Tags of the values that share a GroupByKey: per hash shard, per work item.
 _PAIRS, _REPEATED, _PREVIOUS = 0, 1, 2
-_DOCUMENT, _REMOVED = 0, 1
+_LINES, _REMOVED = 0, 1
+
+Reader = Callable[[Any], Iterable[Any]]
 
 
-def doc_key(doc_id: Any) -> int:
-    return signed_id_hash(str(doc_id))
+def tag_documents(read: Reader, work: tuple[int, Any]) -> Iterator[Any]:
+    """What `read(item)` yields for the work item (index, item), each document (dict) tagged
+    with WORK = (index, item, its position among the item's documents) for LineDedup; dead
+    letters and the rest pass as they are."""
+    index, item = work
+    position = 0
+    for out in read(item):
+        if isinstance(out, dict):
+            out[WORK] = (index, item, position)
+            position += 1
+        yield out
+
+
+def _documents(read: Reader, item: Any) -> Iterator[tuple[int, dict]]:
+    """(position, document) of the work item's second read, counted as `tag_documents` does."""
+    return enumerate(out for out in read(item) if isinstance(out, dict))
 
 
 @functools.cache
@@ -94,15 +112,21 @@ def split_by_shard(
         yield shard, rows[ends[shard] - counts[shard] : ends[shard]]
 
 
-def _split_pairs(pairs: np.ndarray, num_shards: int) -> Iterator[tuple[int, bytes]]:
-    """(document-key range, its pairs' bytes): the removed pairs on their way to step 3."""
-    for shard, part in split_by_shard(pairs, pairs["key"].view(np.uint64), num_shards):
-        yield shard, part.tobytes()
+def _removed_by_work(pairs: np.ndarray) -> Iterator[tuple[int, tuple[int, bytes]]]:
+    """(work index, (_REMOVED, its pairs' bytes)): removed pairs on their way to step 3."""
+    if not pairs.size:
+        return
+    works, inverse = np.unique(pairs["work"], return_inverse=True)
+    pairs = pairs[np.argsort(inverse, kind="stable")]
+    ends = np.cumsum(np.bincount(inverse, minlength=len(works))).tolist()
+    for work, start, end in zip(works.tolist(), [0, *ends[:-1]], ends, strict=True):
+        yield work, (_REMOVED, pairs[start:end].tobytes())
 
 
 class _HashLines(beam.DoFn):
-    """Documents → (key, (_DOCUMENT, (document, its line hashes))); tagged "by_hash":
-    (hash shard, (tag, bytes)) batches; tagged "removed": (document range, pairs' bytes)."""
+    """First-read documents → tagged "by_hash": (hash shard, (tag, bytes)) batches; tagged
+    "by_work": (work index, (_LINES, (item, positions, line counts, line hashes as bytes))) and
+    (work index, (_REMOVED, pairs' bytes)) batches."""
 
     def __init__(self, num_shards: int, batch_pairs: int):
         self.num_shards, self.batch_pairs = num_shards, batch_pairs
@@ -112,18 +136,21 @@ class _HashLines(beam.DoFn):
 
     def _reset(self) -> None:
         self._hashes: list[np.ndarray] = []
-        self._keys: list[int] = []
+        self._works: list[tuple[int, int]] = []
+        self._lines: dict[int, tuple[Any, list[int], list[np.ndarray]]] = {}
         self._buffered = 0
 
     def process(self, doc: dict):
+        index, item, position = doc[WORK]
         hashes, nonempty = line_hashes(doc["raw_content"])
-        key = doc_key(doc["id"])
         distinct = np.unique(hashes[nonempty])
         if distinct.size:
             self._hashes.append(distinct)
-            self._keys.append(key)
-            self._buffered += distinct.size
-        yield key, (_DOCUMENT, (doc, hashes.tobytes()))
+            self._works.append((index, position))
+        _, positions, lines = self._lines.setdefault(index, (item, [], []))
+        positions.append(position)
+        lines.append(hashes)
+        self._buffered += distinct.size + hashes.size // 2  # a line hash is half a pair
         if self._buffered >= self.batch_pairs:
             yield from self._flush()
 
@@ -133,12 +160,22 @@ class _HashLines(beam.DoFn):
             yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
 
     def _flush(self) -> Iterator[beam.pvalue.TaggedOutput]:
-        if not self._hashes:
-            return
-        pairs = np.empty(self._buffered, PAIR_DTYPE)
-        pairs["hash"] = np.concatenate(self._hashes)
-        pairs["key"] = np.repeat(np.array(self._keys, np.int64), [len(h) for h in self._hashes])
+        for index, (item, positions, lines) in self._lines.items():
+            sizes = np.array([len(h) for h in lines], np.uint32).tobytes()
+            value = (item, np.array(positions, np.uint32).tobytes(), sizes)
+            hashes = np.concatenate(lines).tobytes()
+            yield beam.pvalue.TaggedOutput("by_work", (index, (_LINES, (*value, hashes))))
+        if self._hashes:
+            pairs = np.empty(sum(len(h) for h in self._hashes), PAIR_DTYPE)
+            pairs["hash"] = np.concatenate(self._hashes)
+            sizes = [len(h) for h in self._hashes]
+            works = np.array(self._works, np.uint32).reshape(-1, 2)
+            pairs["work"] = np.repeat(works[:, 0], sizes)
+            pairs["position"] = np.repeat(works[:, 1], sizes)
+            yield from self._route(pairs)
         self._reset()
+
+    def _route(self, pairs: np.ndarray) -> Iterator[beam.pvalue.TaggedOutput]:
         hashes, inverse, counts = np.unique(pairs["hash"], return_inverse=True, return_counts=True)
         repeated = counts >= 2
         in_repeated = repeated[inverse]
@@ -148,8 +185,8 @@ class _HashLines(beam.DoFn):
         repeated_hashes = hashes[repeated]
         for shard, part in split_by_shard(repeated_hashes, repeated_hashes, self.num_shards):
             yield beam.pvalue.TaggedOutput("by_hash", (shard, (_REPEATED, part.tobytes())))
-        for shard, data in _split_pairs(pairs[in_repeated], self.num_shards):
-            yield beam.pvalue.TaggedOutput("removed", (shard, data))
+        for removed in _removed_by_work(pairs[in_repeated]):
+            yield beam.pvalue.TaggedOutput("by_work", removed)
 
 
 def _route_previous(data: bytes, num_shards: int) -> Iterator[tuple[int, tuple[int, bytes]]]:
@@ -159,48 +196,27 @@ def _route_previous(data: bytes, num_shards: int) -> Iterator[tuple[int, tuple[i
         yield shard, (_PREVIOUS, part.tobytes())
 
 
-class _DecideShard(beam.DoFn):
+def _decide_shard(element: tuple[int, Iterable[tuple[int, bytes]]]):
     """(hash shard, batches) → the shard's hash-set rows as bytes of HASH_DTYPE, sorted by hash;
-    tagged "removed": (document range, bytes of the pairs whose hash is removed)."""
-
-    def __init__(self, num_shards: int):
-        self.num_shards = num_shards
-
-    def process(self, element: tuple[int, Iterable[tuple[int, bytes]]]):
-        _, values = element
-        parts: tuple[list[bytes], ...] = ([], [], [])
-        for tag, data in values:
-            parts[tag].append(data)
-        pairs = np.frombuffer(b"".join(parts[_PAIRS]), PAIR_DTYPE)
-        repeated = np.frombuffer(b"".join(parts[_REPEATED]), np.uint64)
-        previous = np.frombuffer(b"".join(parts[_PREVIOUS]), np.uint64)
-        singles, inverse, counts = np.unique(pairs["hash"], return_inverse=True, return_counts=True)
-        duplicated = np.union1d(singles[counts >= 2], repeated)
-        seen = np.union1d(singles, repeated)
-        if seen.size:
-            table = np.empty(seen.size, HASH_DTYPE)
-            table["hash"] = seen
-            table["duplicated"] = np.isin(seen, duplicated, assume_unique=True)
-            yield table.tobytes()
-        removed = np.isin(singles, duplicated, assume_unique=True) | np.isin(singles, previous)
-        yield from (
-            beam.pvalue.TaggedOutput("removed", out)
-            for out in _split_pairs(pairs[removed[inverse]], self.num_shards)
-        )
-
-
-def _removed_by_document(
-    element: tuple[int, Iterable[bytes]],
-) -> Iterator[tuple[int, tuple[int, bytes]]]:
-    """(document range, removed pairs) → (document key, (_REMOVED, its removed hashes' bytes))."""
-    _, parts = element
-    pairs = np.frombuffer(b"".join(parts), PAIR_DTYPE)
-    pairs = pairs[np.argsort(pairs["key"], kind="stable")]
-    keys, hashes = pairs["key"], np.ascontiguousarray(pairs["hash"])
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    ends = np.append(starts[1:], len(keys))
-    for key, start, end in zip(keys[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-        yield key, (_REMOVED, hashes[start:end].tobytes())
+    tagged "removed": (work index, (_REMOVED, bytes of the pairs whose hash is removed))."""
+    _, values = element
+    parts: tuple[list[bytes], ...] = ([], [], [])
+    for tag, data in values:
+        parts[tag].append(data)
+    pairs = np.frombuffer(b"".join(parts[_PAIRS]), PAIR_DTYPE)
+    repeated = np.frombuffer(b"".join(parts[_REPEATED]), np.uint64)
+    previous = np.frombuffer(b"".join(parts[_PREVIOUS]), np.uint64)
+    singles, inverse, counts = np.unique(pairs["hash"], return_inverse=True, return_counts=True)
+    duplicated = np.union1d(singles[counts >= 2], repeated)
+    seen = np.union1d(singles, repeated)
+    if seen.size:
+        table = np.empty(seen.size, HASH_DTYPE)
+        table["hash"] = seen
+        table["duplicated"] = np.isin(seen, duplicated, assume_unique=True)
+        yield table.tobytes()
+    removed = np.isin(singles, duplicated, assume_unique=True) | np.isin(singles, previous)
+    for out in _removed_by_work(pairs[removed[inverse]]):
+        yield beam.pvalue.TaggedOutput("removed", out)
 
 
 def dedup_document(
@@ -212,6 +228,8 @@ def dedup_document(
     lines = content.split("\n")
     if hashes is None:
         hashes, _ = line_hashes(content)
+    elif len(hashes) != len(lines):
+        raise ValueError(f"{doc.get('id')}: {len(lines)} lines but {len(hashes)} line hashes")
     kept = dedup_lines(lines, duplicated, hashes.tolist())
     text = "\n".join(kept.lines)
     out = {
@@ -228,18 +246,44 @@ def dedup_document(
 
 
 class _Apply(beam.DoFn):
-    def __init__(self, source: str, group: str):
-        self.source, self.group = source, group
+    """(work index, its line hashes and removed pairs) → its documents, read again and
+    deduplicated; tagged "dropped": (`id`, `reason`) of each document left with no line."""
+
+    def __init__(self, source: str, group: str, read: Reader):
+        self.source, self.group, self.read = source, group, read
 
     def process(self, element: tuple[int, Iterable[tuple[int, Any]]]):
         _, values = element
-        docs, removed = [], []
+        item, positions, sizes, hashes, removed = None, [], [], [], []
         for tag, value in values:
-            (docs if tag == _DOCUMENT else removed).append(value)
-        duplicated = set(np.frombuffer(b"".join(removed), np.uint64).tolist())
-        for doc, hash_bytes in docs:
-            hashes = np.frombuffer(hash_bytes, np.uint64)
-            out, decision = dedup_document(doc, duplicated, hashes)
+            if tag == _REMOVED:
+                removed.append(value)
+                continue
+            item = value[0]
+            positions.append(np.frombuffer(value[1], np.uint32))
+            sizes.append(np.frombuffer(value[2], np.uint32))
+            hashes.append(np.frombuffer(value[3], np.uint64))
+        if item is None:
+            return
+        line_hashes_ = np.concatenate(hashes)
+        ends = np.cumsum(np.concatenate(sizes))
+        starts = ends - np.concatenate(sizes)
+        spans = zip(starts.tolist(), ends.tolist(), strict=True)
+        lines = dict(zip(np.concatenate(positions).tolist(), spans, strict=True))
+        pairs = np.frombuffer(b"".join(removed), PAIR_DTYPE)
+        pairs = pairs[np.argsort(pairs["position"], kind="stable")]
+        at = np.flatnonzero(np.diff(pairs["position"].astype(np.int64), prepend=-1, append=-1))
+        lost = {
+            int(pairs["position"][a]): pairs["hash"][a:b]
+            for a, b in zip(at[:-1].tolist(), at[1:].tolist(), strict=True)
+        }
+        empty = np.empty(0, np.uint64)
+        for position, doc in _documents(self.read, item):
+            span = lines.pop(position, None)
+            if span is None:  # dropped by the first read's filters, and counted there
+                continue
+            duplicated = set(lost.get(position, empty).tolist())
+            out, decision = dedup_document(doc, duplicated, line_hashes_[span[0] : span[1]])
             if decision.keep:
                 yield out
             else:
@@ -247,25 +291,31 @@ class _Apply(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(
                     "dropped", {"id": doc["id"], "reason": decision.reason}
                 )
+        if lines:
+            raise RuntimeError(
+                f"{item}: {len(lines)} documents of the first read are missing from the second "
+                "(the input changed while the run read it)"
+            )
 
 
 class LineDedup(beam.PTransform):
-    """Documents (`id`, `raw_content`, ...) in the global window → {"documents": deduplicated
-    documents, "hashes": the run's hash set as bytes of HASH_DTYPE arrays (every line hash of
-    the run once, `duplicated` if two or more documents hold it; one array per hash shard, sorted
-    by hash; `WriteHashSet` writes them), "dropped": (`id`, `reason`) of each document left with
-    no line}.
+    """Documents of the first read (tagged by `tag_documents`) in the global window →
+    {"documents": deduplicated documents of the second read (`read`), "hashes": the run's hash set
+    as bytes of HASH_DTYPE arrays (every line hash of the run once, `duplicated` if two or more
+    documents hold it; one array per hash shard, sorted by hash; `WriteHashSet` writes them),
+    "dropped": (`id`, `reason`) of each document left with no line}.
 
     `previous_hashes`: hash sets of earlier runs, as a pattern of files that `WriteHashSet` wrote
     or a PCollection like "hashes"; a line whose hash is among them goes as a duplicate. Documents
     left empty are counted as `dropped_dedup_empty` in `source`/`group`. `dedup_shards`: hash
-    ranges (and document-key ranges) of the shuffles: one range's pairs must fit a worker's
-    memory (module docstring). `batch_pairs`: pairs a worker counts together before sending.
+    ranges of the shuffle: one range's pairs must fit a worker's memory (module docstring).
+    `batch_pairs`: pairs a worker counts together before sending.
     """
 
     def __init__(
         self,
         source: str,
+        read: Reader,
         group: str = "dedup",
         *,
         previous_hashes: beam.PCollection | str | None = None,
@@ -275,14 +325,14 @@ class LineDedup(beam.PTransform):
         super().__init__()
         if dedup_shards < 1 or batch_pairs < 1:
             raise ValueError("dedup_shards and batch_pairs must be at least 1")
-        self.source, self.group = source, group
+        self.source, self.read, self.group = source, read, group
         self.previous_hashes = previous_hashes
         self.dedup_shards, self.batch_pairs = dedup_shards, batch_pairs
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
         n = self.dedup_shards
         hashed = docs | "HashLines" >> beam.ParDo(_HashLines(n, self.batch_pairs)).with_outputs(
-            "by_hash", "removed", main="documents"
+            "by_hash", "by_work"
         )
         by_hash = [hashed.by_hash]
         previous = self.previous_hashes
@@ -294,20 +344,16 @@ class LineDedup(beam.PTransform):
             by_hash
             | "AllByHash" >> beam.Flatten()
             | "GroupByHashShard" >> beam.GroupByKey()
-            | "Decide" >> beam.ParDo(_DecideShard(n)).with_outputs("removed", main="hashes")
-        )
-        removed = (
-            (hashed.removed, decided.removed)
-            | "AllRemoved" >> beam.Flatten()
-            | "GroupByDocumentRange" >> beam.GroupByKey()
-            | "RemovedByDocument" >> beam.FlatMap(_removed_by_document)
+            | "Decide" >> beam.FlatMap(_decide_shard).with_outputs("removed", main="hashes")
         )
         deduplicated = (
-            (hashed.documents, removed)
-            | "DocumentsAndRemoved" >> beam.Flatten()
-            | "JoinByDocument" >> beam.GroupByKey()
-            | "Apply"
-            >> beam.ParDo(_Apply(self.source, self.group)).with_outputs("dropped", main="documents")
+            (hashed.by_work, decided.removed)
+            | "AllByWork" >> beam.Flatten()
+            | "GroupByWork" >> beam.GroupByKey()
+            | "ReadAgainAndApply"
+            >> beam.ParDo(_Apply(self.source, self.group, self.read)).with_outputs(
+                "dropped", main="documents"
+            )
         )
         return {
             "documents": deduplicated.documents,

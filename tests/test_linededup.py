@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 import apache_beam as beam
@@ -21,20 +22,36 @@ from pipelines.linededup import (
     DEFAULT_BATCH_PAIRS,
     HASH_DTYPE,
     PAIR_DTYPE,
+    WORK,
     LineDedup,
     ReadHashSet,
     WriteHashSet,
     _hash_set_chunks,
     _HashLines,
     dedup_document,
-    doc_key,
     read_hash_set,
     shard_bounds,
     split_by_shard,
+    tag_documents,
 )
 from pipelines.shards import WriteShards
 
 SOURCE = "test_linededup"
+
+
+# A work item of these tests is (name, its documents), read as a file would be. A lambda, since
+# cloudpickle sends lambdas by value: multi-processing workers cannot import this test module.
+read_work = lambda item: [dict(d) if isinstance(d, dict) else d for d in item[1]]  # noqa: E731
+
+
+def first_read(p, docs: list, items: int = 2, label: str = "FirstRead"):
+    """The documents of `items` work items (round robin), as the first read yields them."""
+    works = [(i, (f"w{i}", tuple(docs[i::items]))) for i in range(items)]
+    return (
+        p
+        | f"{label}Works" >> beam.Create(works)
+        | label >> beam.FlatMap(partial(tag_documents, read_work))
+    )
 
 
 def h64(normalised: str) -> int:
@@ -118,10 +135,8 @@ def test_exact_kept_lines_line_ids_hashes_and_counts(dedup_shards, batch_pairs):
     # One batch: every duplicate is found in the worker's batch; batches of 1 pair (every
     # document alone): every duplicate is found in its hash shard; 4: some of each.
     p = BeamTestPipeline(runner="FnApiRunner")
-    out = (
-        p
-        | beam.Create(DOCS)
-        | LineDedup(SOURCE, "en", dedup_shards=dedup_shards, batch_pairs=batch_pairs)
+    out = first_read(p, DOCS) | LineDedup(
+        SOURCE, read_work, "en", dedup_shards=dedup_shards, batch_pairs=batch_pairs
     )
     assert_that(out["documents"] | beam.Map(_summary), equal_to(EXPECTED_DOCS), label="documents")
     assert_that(out["hashes"] | beam.FlatMap(rows), equal_to(EXPECTED_HASHES), label="hashes")
@@ -138,7 +153,7 @@ def test_a_boilerplate_line_leaves_every_document():
     docs.append({"id": "only-footer", "raw_content": f"  {footer.upper()}  "})
     expected = [(f"p{i:03d}", story, [1]) for i, story in enumerate(stories)]
     p = BeamTestPipeline(runner="FnApiRunner")
-    out = p | beam.Create(docs) | LineDedup(SOURCE, dedup_shards=4, batch_pairs=7)
+    out = first_read(p, docs) | LineDedup(SOURCE, read_work, dedup_shards=4, batch_pairs=7)
     assert_that(
         out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
         equal_to(expected),
@@ -154,7 +169,7 @@ def test_a_boilerplate_line_leaves_every_document():
 
 def test_hashes_of_an_earlier_run_remove_lines_from_a_file_pattern_or_a_pcollection(tmp_path):
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        earlier = p | beam.Create(DOCS) | LineDedup(SOURCE)
+        earlier = first_read(p, DOCS) | LineDedup(SOURCE, read_work)
         earlier["hashes"] | WriteHashSet(str(tmp_path / "hashes"), 2)
     later = [
         {"id": "n1", "raw_content": "The END\nFresh line"},  # "the end": once in the earlier run
@@ -166,7 +181,9 @@ def test_hashes_of_an_earlier_run_remove_lines_from_a_file_pattern_or_a_pcollect
     for from_files in (True, False):
         p = BeamTestPipeline(runner="FnApiRunner")
         previous = pattern if from_files else p | "Earlier" >> beam.Create([table(EXPECTED_HASHES)])
-        out = p | beam.Create(later) | LineDedup(SOURCE, previous_hashes=previous, dedup_shards=3)
+        out = first_read(p, later) | LineDedup(
+            SOURCE, read_work, previous_hashes=previous, dedup_shards=3
+        )
         assert_that(
             out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
             equal_to(expected),
@@ -188,7 +205,9 @@ def test_hashes_of_an_earlier_run_remove_lines_from_a_file_pattern_or_a_pcollect
 
 def test_previous_hashes_that_match_no_file_fail_the_run(tmp_path):
     p = BeamTestPipeline(runner="FnApiRunner")
-    _ = p | beam.Create(DOCS) | LineDedup(SOURCE, previous_hashes=str(tmp_path / "no/*.npy"))
+    _ = first_read(p, DOCS) | LineDedup(
+        SOURCE, read_work, previous_hashes=str(tmp_path / "no/*.npy")
+    )
     with pytest.raises(BeamIOError, match=r"Empty match for pattern .*/no/"):
         p.run()
 
@@ -310,7 +329,7 @@ def _run(out: Path, *beam_args: str) -> None:
     ]
     options = PipelineOptions(["--runner=FnApiRunner", *beam_args])
     with BeamTestPipeline(runner="FnApiRunner", options=options) as p:
-        out_ = p | beam.Create(docs) | LineDedup(SOURCE, dedup_shards=5, batch_pairs=20)
+        out_ = first_read(p, docs) | LineDedup(SOURCE, read_work, dedup_shards=5, batch_pairs=20)
         out_["documents"] | WriteShards(str(out / "documents"), 2, fmt="jsonl")
         out_["hashes"] | WriteHashSet(str(out / "hashes"), 3)
 
@@ -336,15 +355,79 @@ def test_a_batch_sends_a_boilerplate_hash_to_its_shard_once_not_once_per_documen
     footer = h64("shared footer")
     hash_lines = _HashLines(4, DEFAULT_BATCH_PAIRS)
     hash_lines.start_bundle()
-    keyed = [out for doc in docs for out in hash_lines.process(doc)]
-    assert [key for key, _ in keyed] == [doc_key(d["id"]) for d in docs]
-    sent: dict[str, list] = {"by_hash": [], "removed": []}
+    tagged = list(tag_documents(read_work, (3, ("w3", tuple(docs)))))
+    assert [d[WORK] for d in tagged] == [(3, ("w3", tuple(docs)), i) for i in range(len(docs))]
+    assert [out for doc in tagged for out in hash_lines.process(doc)] == []  # no text goes on
+    sent: dict[str, list] = {"by_hash": [], "by_work": []}
     for out in hash_lines.finish_bundle():  # tagged and windowed (shard, value)
-        sent[out.tag].append(out.value.value[1])
-    pairs = np.concatenate([np.frombuffer(d, PAIR_DTYPE) for t, d in sent["by_hash"] if t == 0])
-    repeated = [np.frombuffer(d, np.uint64).tolist() for t, d in sent["by_hash"] if t == 1]
+        sent[out.tag].append(out.value.value)
+    by_hash = [value for _, value in sent["by_hash"]]
+    pairs = np.concatenate([np.frombuffer(d, PAIR_DTYPE) for t, d in by_hash if t == 0])
+    repeated = [np.frombuffer(d, np.uint64).tolist() for t, d in by_hash if t == 1]
     assert sum(r.count(footer) for r in repeated) == 1 and footer not in pairs["hash"].tolist()
     assert len(pairs) == len(UNIQUE)  # each story line once, on to its hash shard
-    removed = np.concatenate([np.frombuffer(data, PAIR_DTYPE) for data in sent["removed"]])
-    assert sorted(removed["key"].tolist()) == sorted(doc_key(d["id"]) for d in docs)
-    assert set(removed["hash"].tolist()) == {footer}
+    assert {work for work, _ in sent["by_work"]} == {3}
+    (lines,) = [value for _, (tag, value) in sent["by_work"] if tag == 0]
+    (removed,) = [value for _, (tag, value) in sent["by_work"] if tag == 1]
+    item, positions, sizes, hashes = lines
+    assert item == ("w3", tuple(docs))
+    assert np.frombuffer(positions, np.uint32).tolist() == list(range(len(docs)))
+    assert np.frombuffer(sizes, np.uint32).tolist() == [2] * len(docs)
+    assert np.frombuffer(hashes, np.uint64).tolist() == [
+        h for doc in docs for h in line_hashes(doc["raw_content"])[0].tolist()
+    ]
+    removed = np.frombuffer(removed, PAIR_DTYPE)
+    assert removed["position"].tolist() == list(range(len(docs)))
+    assert set(removed["work"].tolist()) == {3} and set(removed["hash"].tolist()) == {footer}
+
+
+def test_the_second_read_skips_what_the_first_dropped_and_dead_letters_keep_no_position():
+    # The first read's filters drop "short" (counted there); a dead letter (here a string) and
+    # None are no documents in either read, so positions still match.
+    docs = [
+        {"id": "a", "raw_content": "Same footer\nStory one"},
+        "a dead letter",
+        {"id": "short", "raw_content": "Same footer"},
+        None,
+        {"id": "b", "raw_content": "Same footer\nStory two"},
+    ]
+    p = BeamTestPipeline(runner="FnApiRunner")
+    first = (
+        p
+        | beam.Create([(0, ("w0", tuple(docs)))])
+        | beam.FlatMap(partial(tag_documents, read_work))
+        | beam.Filter(lambda d: isinstance(d, dict) and d["id"] != "short")
+    )
+    out = first | LineDedup(SOURCE, read_work, batch_pairs=1)
+    assert_that(
+        out["documents"] | beam.Map(lambda d: (d["id"], d["raw_content"], d["line_ids"])),
+        equal_to([("a", "Story one", [1]), ("b", "Story two", [1])]),
+    )
+    p.run()
+
+
+def test_a_document_missing_from_the_second_read_stops_the_run():
+    docs = [{"id": "a", "raw_content": "one\ntwo"}, {"id": "b", "raw_content": "three"}]
+    p = BeamTestPipeline(runner="FnApiRunner")
+    first = (
+        p
+        | beam.Create([(0, ("w0", tuple(docs)))])
+        | beam.FlatMap(partial(tag_documents, read_work))
+    )
+    _ = first | LineDedup(SOURCE, lambda item: read_work(item)[:1])  # "b" vanished
+    with pytest.raises(Exception, match=r"1 documents of the first read are missing"):
+        p.run()
+
+
+def test_a_document_whose_lines_changed_between_the_reads_stops_the_run():
+    docs = [{"id": "a", "raw_content": "one\ntwo"}]
+    changed = [{"id": "a", "raw_content": "one\ntwo\nthree"}]
+    p = BeamTestPipeline(runner="FnApiRunner")
+    first = (
+        p
+        | beam.Create([(0, ("w0", tuple(docs)))])
+        | beam.FlatMap(partial(tag_documents, read_work))
+    )
+    _ = first | LineDedup(SOURCE, lambda item: [dict(d) for d in changed])
+    with pytest.raises(Exception, match=r"a: 3 lines but 2 line hashes"):
+        p.run()
