@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine
-from benchmarks.crawl_replica import MIN_LENGTH, SAMPLE_WET, build_crawl
+from benchmarks.crawl_replica import MIN_LENGTH, SAMPLE_WET, build_crawl, one_wet_file
 
 ROOT = Path(__file__).resolve().parent.parent
 LID_MODEL = ROOT / "models/lid.176.ftz"
@@ -99,6 +99,7 @@ LID_BATCH = 512
 KEEP_BUCKETS = ("head", "middle")
 WIKIREF_THRESHOLD = 0.25
 TINY_DOCS = 8
+ONE_FILE_PAGES = 40_000  # a Common Crawl WET file's pages: the memory target's input
 WARM_UP = 16  # documents each model scores before its stage is timed
 TARGET_DOCS_PER_SECOND_PER_CORE = 1000
 CCNET_VERSION = "1.0.0"
@@ -958,6 +959,19 @@ def run_all(copies: int, tmp: Path, one_copy_check: bool, repeats: int) -> dict:
         beam[workers] = end_to_end(
             run_child("beam", crawl, tmp, workers), run_child("beam", tiny, tmp, workers)
         )
+    one_file = None
+    if one_copy_check:  # not with --quick
+        (tmp / "one-file").mkdir()
+        pages = one_wet_file(tmp / "one-file" / "CC-ONE-00000.warc.wet.gz", ONE_FILE_PAGES)
+        run = run_child("beam", tmp / "one-file", tmp, 1)
+        one_file = {
+            **pages,
+            "kept": run["kept"],
+            "rss_peak_mb": run["tree_rss_peak_mb"],
+            "max_rss_mb": run["max_rss_mb"],
+            "seconds": run["process_wall_seconds"],
+            "cpu_seconds": run["process_cpu_seconds"],
+        }
     prefixes = {
         stage: steady_state(
             run_child("prefix", crawl, tmp, stage=stage),
@@ -973,6 +987,7 @@ def run_all(copies: int, tmp: Path, one_copy_check: bool, repeats: int) -> dict:
         "beam": beam,
         "beam_stages": beam_stages(prefixes, beam[1], stages["stages"]["read"]["docs"]),
         "sample": sample,
+        "one_file": one_file,
     }
 
 
@@ -1047,6 +1062,14 @@ def report(copies: int, runs: dict) -> dict:
             "head_to_head_in_process": peer["max_rss_mb"],
             "beam_1_worker": one["memory"],
             "beam_2_workers": two["memory"],
+            "beam_1_worker_one_wet_file": runs["one_file"],
+            "one_wet_file_is": f"one .warc.wet.gz of at least {ONE_FILE_PAGES:,} pages (the size "
+            "of a Common Crawl WET file; the sample's pages are shorter): a 16-copy replica's "
+            "files joined, the first ones again to make up the count; the whole pipeline, 1 "
+            "worker (in_memory), wikiref included; target: under 1 GB",
+            "ccnet_end_to_end_one_core": runs["ccnet"]["end_to_end"]["cc_net"]["with_startup"][
+                "rss_peak_mb"
+            ],
         },
         "target": {
             "docs_per_second_per_core": TARGET_DOCS_PER_SECOND_PER_CORE,

@@ -24,7 +24,9 @@ header fields by position, so the fields must come in Common Crawl's order.
 
 from __future__ import annotations
 
+import gzip
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +169,28 @@ def build_crawl(directory: Path, copies: int, limit: int | None = None) -> dict:
         "characters_vs_copies_of_the_sample": round(sum(chars) / (copies * chars[0]), 4),
         **check,
     }
+
+
+def one_wet_file(path: Path, pages: int, copies: int = 16) -> dict:
+    """One WET file of at least `pages` pages, as big as a Common Crawl WET file (~40,000 pages;
+    the sample's pages are shorter than the crawl's average, so it has fewer bytes): a
+    `copies`-copy crawl's files concatenated (gzip members concatenate), then its first files
+    again until `pages` is reached (exact repeats of pages, as a crawl has)."""
+    parts = path.parent / f"{path.name}.parts"
+    build_crawl(parts, copies)
+    files = sorted(parts.glob("*.warc.wet.gz"))
+    marker = b"\r\nWARC-Type: conversion\r\n"
+    counts = [gzip.decompress(f.read_bytes()).count(marker) for f in files]
+    total, chosen = 0, []
+    while total < pages:
+        for file, count in zip(files, counts, strict=True):
+            if total >= pages:
+                break
+            chosen.append(file)
+            total += count
+    with path.open("wb") as out:
+        for file in chosen:
+            out.write(file.read_bytes())
+    shutil.rmtree(parts)
+    size = path.stat().st_size
+    return {"pages": total, "bytes": size, "copies": copies, "files_joined": len(chosen)}
