@@ -20,14 +20,13 @@ normalise to nothing").
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Container, Iterable, Sequence
 from typing import Final, NamedTuple
 
 import numpy as np
 
 from filters.base import KEEP, Decision
-from filters.text_normalizer import CONTROL_CHARS, UNICODE_PUNCT
+from filters.text_normalizer import CONTROL_CHARS, UNICODE_PUNCT, marked_code_points
 
 
 def _build_table() -> dict[int, str | None]:
@@ -36,7 +35,7 @@ def _build_table() -> dict[int, str | None]:
     # CONTROL_CHARS spares "\n" for the LM normaliser; CCNet's dedup regex deletes it too.
     table: dict[int, str | None] = dict.fromkeys(map(ord, (*UNICODE_PUNCT, *CONTROL_CHARS, "\n")))
     # str.isdecimal is Unicode category Nd, exactly what CCNet's `\d` matches.
-    table.update((cp, "0") for cp in range(sys.maxunicode + 1) if chr(cp).isdecimal())
+    table.update((cp, "0") for cp in marked_code_points() if chr(cp).isdecimal())
     return table
 
 

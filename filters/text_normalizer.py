@@ -10,9 +10,10 @@ scored text have the same shape.
 
 from __future__ import annotations
 
+import itertools
 import re
-import sys
 import unicodedata
+from collections.abc import Iterator
 from typing import Final
 
 # CCNet's `UNICODE_PUNCT` verbatim (cc_net/text_normalizer.py). CCNet replaces digits before this
@@ -61,6 +62,14 @@ CONTROL_CHARS: Final[frozenset[str]] = frozenset(
 )
 
 
+def marked_code_points() -> Iterator[int]:
+    """The code points that can be decimal digits (Nd) or nonspacing marks (Mn): the first two
+    planes and plane 14. Every process builds its tables at import, and looping over these is ~8x
+    faster than over all 1.1M code points (tests/test_text_normalizer.py checks that nothing of
+    either category lies outside them in this Python's Unicode database)."""
+    return itertools.chain(range(0x20000), range(0xE0000, 0xE1000))
+
+
 def _build_table() -> dict[int, str | None]:
     """One `str.translate` table for everything that maps a single character after NFD.
 
@@ -69,7 +78,7 @@ def _build_table() -> dict[int, str | None]:
     digit rule comes first in CCNet and therefore wins here too.
     """
     table: dict[int, str | None] = {ord(k): v for k, v in UNICODE_PUNCT.items()}
-    for cp in range(sys.maxunicode + 1):
+    for cp in marked_code_points():
         ch = chr(cp)
         if ch.isdecimal():  # exactly what CCNet's `\d` matches: Unicode category Nd
             table[cp] = "0"

@@ -165,3 +165,22 @@ def test_fast_path_equals_the_reference_on_adversarial_text():
     rng = random.Random(1)
     for _ in range(5000):
         assert_as_reference("".join(rng.choices(pool, k=rng.randint(0, 80))))
+
+
+def test_every_digit_and_nonspacing_mark_lies_where_the_tables_look():
+    # The normalisers' tables loop over marked_code_points() only; a Unicode update that put a
+    # digit or a mark elsewhere must fail here, not silently escape normalisation.
+    import sys
+    import unicodedata
+
+    from filters.text_normalizer import marked_code_points
+
+    looked = set(marked_code_points())
+    outside = [
+        cp
+        for cp in range(sys.maxunicode + 1)
+        if cp not in looked
+        and (chr(cp).isdecimal() or unicodedata.category(chr(cp)) in ("Mn", "Nd"))
+    ]
+    assert outside == []
+    assert sum(chr(cp).isdecimal() for cp in looked) > 600  # 660 in Unicode 14 (Python 3.11)
