@@ -9,6 +9,12 @@ from there. A member holding several records (a single-stream file) or a huge on
 it decompresses, so the records before a break in it are kept; since no CRC vouches for those bytes
 (nor for an uncompressed file), their records must match their WARC-Block-Digest.
 
+A gzip file is first read by a fast path (_fast) that inflates each member whole (with zlib-ng,
+whose inflate refuses what zlib's does) and takes it only as one well-formed record followed by
+another such member or the end; at the first member that is anything else, the two layers below
+take over from the member of the first record not yet passed on, so what is read and what is
+dead-lettered are exactly theirs.
+
 The record layer frames records by Content-Length, never by line, and checks that each block is
 followed by "\\r\\n\\r\\n" and the next `WARC/` line (or the end of the input); when it is not,
 the record is dead-lettered and reading resumes at the next `WARC/1.x` line. Headers are parsed as
@@ -29,11 +35,12 @@ import re
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from zlib_ng import zlib_ng
 
 from core.deadletter import DeadLetter
 from core.files import CHUNK
@@ -55,6 +62,9 @@ _VERSION_TAIL = len(b"\nWARC/1.0\r\n") - 1  # bytes kept between scans so no lin
 _VERSION = re.compile(r"WARC/[0-9]+\.[0-9]+")
 _PEEK_FIELD = re.compile(rb"(?im)^(WARC-Record-ID|WARC-Target-URI|WARC-Type)[ \t]*:[ \t]*(.*?)\r?$")
 _REQUIRED = ("WARC-Type", "WARC-Record-ID", "WARC-Date")
+# A whole "Name: value" line after a CRLF, the name printable ASCII without ":" and the value with
+# no whitespace at either end (every writer's): its name and value need no strip.
+_PLAIN_FIELD = re.compile(r"\r\n([!-9;-~]+): (\S(?:[^\r\n]*\S)?)(?=\r\n|\r?\Z)")
 
 
 # ---- records -----------------------------------------------------------------------------------
@@ -68,9 +78,8 @@ class WarcHeaders:
     _first: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        first: dict[str, str] = {}
-        for k, v in self.items:
-            first.setdefault(k.lower(), v)
+        # built last to first, so the first of repeated names wins
+        first = {k.lower(): v for k, v in reversed(self.items)}
         object.__setattr__(self, "_first", first)
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -98,6 +107,8 @@ class WarcRecord:
     file: str
     offset: int  # compressed offset of the record's gzip member (byte offset if uncompressed)
     offset_in_member: int  # decompressed offset inside that member (0 in Common Crawl's layout)
+    # the body decoded, for a `conversion` record (decoded once, when its UTF-8 is checked)
+    text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> str | None:
@@ -142,21 +153,41 @@ def parse_headers(block: bytes) -> tuple[str, WarcHeaders]:
 
     Raises UnicodeDecodeError or ValueError: a malformed header is dead-lettered, not guessed at.
     """
-    lines = [line.removesuffix("\r") for line in block.decode("utf-8").split("\n")]
+    text = block.decode("utf-8")
+    crlf = text.count("\r\n")
+    if crlf == text.count("\n"):  # every line ends in CRLF
+        fields = _PLAIN_FIELD.findall(text)
+        if len(fields) == crlf:  # every line is a plain field: what the loop below would make
+            version = text[: text.find("\r\n")] if crlf else text.removesuffix("\r")
+            if _VERSION.fullmatch(version):
+                return version, WarcHeaders(tuple(fields))
+        lines = text.removesuffix("\r").split("\r\n")
+    else:
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
     if not _VERSION.fullmatch(lines[0]):
         raise ValueError(f"not a WARC version line: {lines[0][:40]!r}")
-    items: list[list[str]] = []
+    items: list[tuple[str, str]] = []
     for line in lines[1:]:
+        name, colon, value = line.partition(":")
         if line[:1] in (" ", "\t"):  # folded continuation of the previous field
             if not items:
                 raise ValueError(f"continuation line before any field: {line[:80]!r}")
-            items[-1][1] = f"{items[-1][1]} {line.strip()}".lstrip()
+            name, value = items[-1]
+            items[-1] = (name, f"{value} {line.strip()}".lstrip())
             continue
-        name, colon, value = line.partition(":")
-        if not colon or not name.strip():
+        name = name.strip()
+        if not colon or not name:
             raise ValueError(f"header line without a field name and colon: {line[:80]!r}")
-        items.append([name.strip(), value.strip()])
-    return lines[0], WarcHeaders(tuple((k, v) for k, v in items))
+        items.append((name, value.strip()))
+    return lines[0], WarcHeaders(tuple(items))
+
+
+def _warc_record(
+    version: str, headers: WarcHeaders, body: bytes, file: str, offset: int, inner: int
+) -> WarcRecord:
+    """The record; raises UnicodeDecodeError for a `conversion` record that is not UTF-8."""
+    text = body.decode("utf-8") if headers._first.get("warc-type") == "conversion" else None
+    return WarcRecord(version, headers, body, file, offset, inner, text)
 
 
 def _digest_matches(value: str | None, block: bytes) -> bool:
@@ -214,7 +245,7 @@ class _Window:
     """The compressed bytes still needed, from `start` on, read from `blocks` on demand."""
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
-        self._blocks = blocks
+        self.blocks = blocks
         self.buf = bytearray()
         self.start = 0
 
@@ -224,7 +255,7 @@ class _Window:
 
     def fill(self) -> bool:
         """Read one more block; False at the end of the input."""
-        block = next(self._blocks, None)
+        block = next(self.blocks, None)
         if block is None:
             return False
         self.buf += block
@@ -365,6 +396,104 @@ def _gunzip(window: _Window, hold: int) -> Iterator[_Data | _Broken]:
             yield from _pieces(member, held, True)
         window.forget(pos)
         member = pos
+
+
+def _fast_record(out: bytes, file: str, offset: int, max_bytes: int) -> WarcRecord | None:
+    """The record a whole gzip member holds when it is one well-formed record (what the careful
+    layers would make of it, given that the next member starts with `WARC/`), else None."""
+    if len(out) > max_bytes or _NEXT_RECORD in out:
+        return None
+    m = _HEADER_END.search(out)
+    if m is None:
+        return None
+    try:
+        version, headers = parse_headers(out[: m.start()])
+        first = headers._first
+        length = first.get("content-length", "")
+        if not (length.isascii() and length.isdigit()):
+            return None
+        block_end = m.end() + int(length)
+        if len(out) != block_end + len(_TRAILER) or not out.endswith(_TRAILER):
+            return None
+        if "warc-type" not in first or "warc-record-id" not in first or "warc-date" not in first:
+            return None  # _REQUIRED
+        return _warc_record(version, headers, out[m.end() : block_end], file, offset, 0)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _fast(window: _Window, file: str, max_bytes: int) -> Generator[WarcRecord, None, bool]:
+    """Records of a file in Common Crawl's layout, read with less work per record: each member is
+    inflated whole and must be one well-formed record of at most `max_bytes`, and a record is
+    passed on once the next member proves to be such a record too (or the input ends), which is
+    exactly when the careful layers (_gunzip and _Framer) would pass it on unchanged.
+
+    Returns True at the end of the input. At the first member that is anything else (broken,
+    truncated, several records, too large, a bad header, trailing bytes), returns False with
+    `window` set at the member of the first record not yet passed on, where the careful layers
+    take over as if they had read the file from its start.
+    """
+    view, base = memoryview(bytes(window.buf)), window.start  # view[0] is the file's byte `base`
+    pending: WarcRecord | None = None
+    member = base
+    while True:
+        if member - base == len(view):
+            more = _more(window, view, base, member if pending is None else pending.offset)
+            if more is None:
+                if pending is not None:
+                    yield pending
+                return True
+            view, base = more
+        dec, pos, step, pieces, produced = zlib_ng.decompressobj(31), member, _FEED, [], 0
+        try:
+            if member - base + step <= len(view):  # one step inflates most members whole
+                out = dec.decompress(view[member - base : member - base + step], max_bytes + 1)
+                pieces.append(out)
+                produced = max_bytes + 1 if dec.unconsumed_tail else len(out)
+                pos += step - len(dec.unused_data)  # (unused_data is empty until the end)
+                step *= 2
+            while not dec.eof and produced <= max_bytes:
+                if pos - base == len(view):
+                    if pos - member > max_bytes + CHUNK:
+                        break  # many compressed bytes for little output: the careful layers decide
+                    more = _more(window, view, base, member if pending is None else pending.offset)
+                    if more is None:
+                        break
+                    view, base = more
+                piece = view[pos - base : pos - base + step]
+                out = dec.decompress(piece, max_bytes + 1 - produced)
+                if dec.unconsumed_tail:
+                    break  # over max_bytes
+                pos += len(piece) - len(dec.unused_data)
+                pieces.append(out)
+                produced += len(out)
+                step = min(step * 2, CHUNK)
+        except zlib_ng.error:
+            pass
+        record = _fast_record(b"".join(pieces), file, member, max_bytes) if dec.eof else None
+        if record is None:
+            at = member if pending is None else pending.offset
+            window.buf = bytearray(view[at - base :])
+            window.start = at
+            return False
+        if pending is not None:
+            yield pending
+        pending, member = record, pos
+
+
+def _more(window: _Window, view: memoryview, base: int, keep: int) -> tuple[memoryview, int] | None:
+    """The bytes of `view` (at `base`) from `keep` on with more input appended, and where they
+    start; None at the end of the input. It appends at least as many bytes as it keeps (or all
+    that is left), so that small blocks do not make the copying quadratic."""
+    parts, kept, added = [view[keep - base :]], len(view) - (keep - base), 0
+    for block in window.blocks:
+        parts.append(block)
+        added += len(block)
+        if added >= kept:
+            break
+    if not added:
+        return None
+    return memoryview(b"".join(parts)), keep
 
 
 def _plain(window: _Window) -> Iterator[_Data]:
@@ -570,15 +699,14 @@ class _Framer:
             item = self._dead("bad_header", f"missing {', '.join(missing)}", headers)
         else:
             body = _slice(buf, block_start, block_end)
-            item = WarcRecord(version, headers, body, self.file, *self._where())
             if self.unchecked_end > self.base and not _digest_matches(
                 headers.get("WARC-Block-Digest"), body
             ):
                 error = f"WARC-Block-Digest {headers.get('WARC-Block-Digest')} does not match"
                 item = self._dead("bad_digest", error, headers)
-            elif headers.get("WARC-Type") == "conversion":
+            else:
                 try:
-                    body.decode("utf-8")
+                    item = _warc_record(version, headers, body, self.file, *self._where())
                 except UnicodeDecodeError as exc:
                     item = self._dead("invalid_utf8", str(exc), headers)
         self._consume(block_end + len(_TRAILER))
@@ -620,6 +748,11 @@ def iter_records(
         path.endswith(".gz") and window.buf[:5] != b"WARC/"
     )
     framer = _Framer(path, max_record_bytes, compressed)
+    if window.buf[:3] == _GZIP_MEMBER:
+        if (yield from _fast(window, path, max_record_bytes)):
+            return
+        if window.start > 0:
+            framer.mode = _RECORD  # the records before were read, ending where this one starts
     for event in _gunzip(window, max_record_bytes) if compressed else _plain(window):
         yield from framer.feed(event) if isinstance(event, _Data) else framer.broken(event)
         if framer.stopped:
