@@ -336,7 +336,10 @@ def _gunzip(window: _Window, hold: int) -> Iterator[_Data | _Broken]:
     A member's output is kept back until its CRC has been checked while it is one record (the
     layout of Common Crawl and of every WARC writer) of at most `hold` bytes, so a broken record
     costs one dead letter that names it. A member that holds more records (a single-stream file)
-    or a huge one is passed on as it decompresses, so the records before a break in it are kept.
+    or a huge one is passed on as it decompresses, so the records before a break in it are kept;
+    so is one whose compressed bytes pass `hold` + CHUNK (deflate cannot need that many for
+    `hold` bytes of output: a hostile member of empty blocks), which would otherwise stay in the
+    window until its CRC.
     """
     member = window.start
     while member < window.end or window.fill():
@@ -358,7 +361,11 @@ def _gunzip(window: _Window, hold: int) -> Iterator[_Data | _Broken]:
                     window.forget(max(member + 1, pos - hold))
                 else:
                     held.append(out)
-                    if produced + len(out) > hold or _NEXT_RECORD in b"".join(held[-2:]):
+                    if (
+                        produced + len(out) > hold
+                        or pos - member > hold + CHUNK  # input no record of `hold` bytes needs
+                        or _NEXT_RECORD in b"".join(held[-2:])
+                    ):
                         yield from _pieces(member, held, False)
                         held = None
                 produced += len(out)

@@ -11,6 +11,7 @@ import http.server
 import io
 import random
 import socket
+import struct
 import threading
 import tracemalloc
 import uuid
@@ -24,6 +25,7 @@ from warcio.warcwriter import WARCWriter
 
 from converters.warcwriter import WarcWriter, block_digest
 from core.deadletter import DeadLetter
+from core.files import CHUNK
 from readers.http import FetchError, Retry, http_blocks
 from readers.warc import DEFAULT_MAX_RECORD_BYTES, WarcRecord, iter_records, parse_headers
 from readers.wet import document_id, segment_name, wet_document
@@ -795,3 +797,32 @@ def test_iter_records_over_http_survives_a_dropped_connection(server, tmp_path):
         (offs[i], ids[i], server.url("e.warc.wet.gz")) for i in range(40)
     ]
     assert len(sleeps) == 1 and server.requests == [None, f"bytes={len(data) // 2}-"]
+
+
+def _padded_member(record: bytes, empty_blocks: int) -> bytes:
+    """A valid gzip member of `record` whose deflate stream first holds `empty_blocks` empty
+    stored blocks (5 bytes each, no output): much input, almost no output."""
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    pad = deflate.flush(zlib.Z_FULL_FLUSH)  # one empty stored block
+    body = pad * empty_blocks + deflate.compress(record) + deflate.flush()
+    trailer = struct.pack("<II", zlib.crc32(record), len(record) & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + trailer
+
+
+def test_a_member_of_empty_deflate_blocks_is_read_with_bounded_memory(tmp_path):
+    # 10 MB of compressed input that inflates to one small record: the member is passed on as it
+    # inflates once its input passes the bound, so the input is not held for a CRC check.
+    member = _padded_member(_raw(1), 2_000_000)
+    path = tmp_path / "padded.warc.gz"
+    path.write_bytes(
+        gzip.compress(_raw(0), 1, mtime=0) + member + gzip.compress(_raw(2), 1, mtime=0)
+    )
+    limit = 64 << 10
+    tracemalloc.start()
+    try:
+        items = list(iter_records(str(path), max_record_bytes=limit))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [getattr(x, "record_id", None) for x in items] == [_rid(0), _rid(1), _rid(2)]
+    assert len(member) > 9_000_000 and peak < 6 * (limit + CHUNK), peak  # 13.5 MB unbounded
