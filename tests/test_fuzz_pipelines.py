@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzzing.mutate import gz, mutated
-from pipelines import arxiv, books, github, wikipedia
+from pipelines import arxiv, books, commoncrawl, github, wikipedia
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data/sample"
@@ -97,3 +97,24 @@ def test_wikipedia_on_mutated_dumps(tmp_path):
     datas = [bz2.compress(m) for m in mutants(xml, markers)]
     dumps = _write(tmp_path / "in", "enwiki-2024010{}-pages-articles.xml.bz2", datas)
     _holds(wikipedia.main(["--dumps", *dumps, "--output", str(tmp_path / "out")]))
+
+
+def test_commoncrawl_on_mutated_wet_files(models, tmp_path):
+    # Line dedup reads every WET file twice: a damaged file must give the second read exactly
+    # the documents of the first (else the run stops), and every page must still be accounted for.
+    # One mutant per sample file (mutants of one file would deduplicate each other to nothing),
+    # two mutated before compression, two after; only a file's first 40 kB are edited, so that
+    # the records after the damage are read.
+    markers = (b"WARC/1.0\r\n", b"Content-Length: ", b"\r\n\r\n", b"\n", b"\xff", b"\x1f\x8b\x08")
+    datas = []
+    for i, path in enumerate(sorted((SAMPLE / "commoncrawl/wet").glob("*.warc.wet.gz"))):
+        data = path.read_bytes() if i % 2 else gzip.decompress(path.read_bytes())
+        head, rest = data[:40_000], data[40_000:]
+        edited = mutants(head, markers)[-1] + rest  # the last mutant is edited most
+        datas.append(edited if i % 2 else gz(edited))
+    inputs = _write(tmp_path / "in", "m{}.warc.wet.gz", datas)
+    lm, lid = str(models / "lm"), str(models / "lid.176.ftz")
+    args = ["--wet", *inputs, "--output", str(tmp_path / "out"), "--lm_dir", lm, "--lid_model", lid]
+    totals = _holds(commoncrawl.main(args))
+    dead = next(iter(tmp_path.glob("out/dead_letter/*.jsonl")))
+    assert totals["kept"] > 0 and dead.read_text().count("\n") >= 4
