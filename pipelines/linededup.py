@@ -33,9 +33,9 @@ result does not depend on how bundles and batches fall: runners give byte-identi
 Memory, with N = `dedup_shards`: a hash shard holds 16 bytes per pair whose hash is in its range
 (8 per repeated or earlier-run hash), about 3x that while sorting. Hashes are uniform, so that is
 at most about 1/N of the run's pairs; a work item, 8 bytes per line of its documents and 16 per
-removed line (a 40,000-page WET file: ~30 + ~15 MB), while documents stream through step 3 one
-at a time. Choose N so that a shard fits a worker: a 3-billion-page snapshot has ~1.5e11 pairs
-(~2.4 TB), so N = 4096 gives ~600 MB a shard. The default, 64, suits a run on one machine.
+removed line (39 MB for the benchmark's 40,374-page WET file), while documents stream through
+step 3 one at a time. Choose N so that a shard fits a worker: a 3-billion-page snapshot has
+~1.5e11 pairs (~2.4 TB), so N = 4096 gives ~600 MB a shard. The default, 64, suits one machine.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def _warc_record(
     version: str, headers: WarcHeaders, body: bytes, file: str, offset: int, inner: int
 ) -> WarcRecord:
     """The record; raises UnicodeDecodeError for a `conversion` record that is not UTF-8."""
-    text = body.decode("utf-8") if headers._first.get("warc-type") == "conversion" else None
+    text = body.decode("utf-8") if headers.get("WARC-Type") == "conversion" else None
     return WarcRecord(version, headers, body, file, offset, inner, text)
 
 
@@ -415,15 +415,14 @@ def _fast_record(out: bytes, file: str, offset: int, max_bytes: int) -> WarcReco
         return None
     try:
         version, headers = parse_headers(out[: m.start()])
-        first = headers._first
-        length = first.get("content-length", "")
+        length = headers.get("Content-Length", "")
         if not (length.isascii() and length.isdigit()):
             return None
         block_end = m.end() + int(length)
         if len(out) != block_end + len(_TRAILER) or not out.endswith(_TRAILER):
             return None
-        if "warc-type" not in first or "warc-record-id" not in first or "warc-date" not in first:
-            return None  # _REQUIRED
+        if not all(name in headers for name in _REQUIRED):
+            return None
         return _warc_record(version, headers, out[m.end() : block_end], file, offset, 0)
     except (UnicodeDecodeError, ValueError):
         return None
