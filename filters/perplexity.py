@@ -7,6 +7,8 @@ perplexity is 10 ** (-Σ log10 p / Σ (tokens + 1)) over its lines, rounded to 0
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,13 @@ import sentencepiece
 from filters.base import KEEP, Decision, Filter
 from filters.buckets import Cutoffs
 from filters.text_normalizer import normalized_lines
+
+try:  # native/kenlm_lines.cc, built in place; the kenlm module gives the same floats, slower
+    from filters import _kenlm_lines
+except ImportError:
+    _kenlm_lines = None
+
+log = logging.getLogger(__name__)
 
 # The perplexity of a text with nothing to score (empty, or only characters that normalisation or
 # SentencePiece remove). CCNet's bucketing reads a negative perplexity as "no score" (bucket
@@ -44,7 +53,11 @@ class PerplexityScorer:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such model (make lm LM_LANG=<lang>)")
         self._sp = sentencepiece.SentencePieceProcessor(model_file=str(self.sp_model))
-        self._lm = kenlm.Model(str(self.kenlm_model))
+        if _kenlm_lines is not None:
+            self._lines = _kenlm_lines.Model(self.kenlm_model)
+        else:
+            _log_slow_path()
+            self._lines = _KenlmLines(kenlm.Model(str(self.kenlm_model)))
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, language: str) -> PerplexityScorer:
@@ -54,46 +67,58 @@ class PerplexityScorer:
 
     def line_scores(self, text: str) -> list[tuple[float, int]]:
         """(log10 p(line </s> | <s>), tokens + 1) per line that has at least one token."""
-        return self._line_scores_batch([normalized_lines(text)])[0]
+        pieces = self._encode([normalized_lines(text)])
+        scores = self._lines.score(pieces, [len(pieces)])[0][0]
+        return list(zip(scores, [len(line) + 1 for line in pieces if line], strict=True))
 
-    def _line_scores_batch(self, texts: list[list[str]]) -> list[list[tuple[float, int]]]:
-        """line_scores of each text, given as its normalised lines. SentencePiece encodes the
-        lines of all the texts in one call: a call costs ~60 µs, ~10% of a web page's work.
-        One thread: its thread pool costs more than it saves, and parallelism comes from the
-        pipeline's workers. Pieces as UTF-8 bytes: KenLM reads bytes, so str pieces were decoded
-        only to be encoded again (10% of the cost)."""
+    def _encode(self, texts: list[list[str]]) -> list[list[bytes]]:
+        """The SentencePiece pieces of the texts' lines, all in one call: a call costs ~60 µs,
+        ~10% of a web page's work. One thread: its thread pool costs more than it saves, and
+        parallelism comes from the pipeline's workers. Pieces as UTF-8 bytes: KenLM reads bytes,
+        and ids would lose the text of unknown pieces (id 0), which KenLM's vocabulary has."""
         flat = [line for lines in texts for line in lines]
-        pieces = self._sp.encode(flat, out_type=bytes, num_threads=1) if flat else []
-        score = self._lm.score
-        out, start = [], 0
-        for lines in texts:
-            end = start + len(lines)
-            out.append(
-                [
-                    (score(b" ".join(line), bos=True, eos=True), len(line) + 1)
-                    for line in pieces[start:end]
-                    if line
-                ]
-            )
-            start = end
-        return out
+        return self._sp.encode(flat, out_type=bytes, num_threads=1) if flat else []
 
     def score(self, text: str) -> Perplexity:
         return self.score_batch([text])[0]
 
     def score_batch(self, texts: Sequence[str]) -> list[Perplexity]:
-        """score() of each text, with one SentencePiece call for them all."""
-        return [
-            _perplexity(scores)
-            for scores in self._line_scores_batch([normalized_lines(t) for t in texts])
-        ]
+        """score() of each text, with one SentencePiece call and one KenLM call for them all."""
+        lines = [normalized_lines(t) for t in texts]
+        scores, lengths = self._lines.score(self._encode(lines), [len(x) for x in lines])
+        return [_perplexity(s, n) for s, n in zip(scores, lengths, strict=True)]
 
 
-def _perplexity(scores: list[tuple[float, int]]) -> Perplexity:
+class _KenlmLines:
+    """The `kenlm` module behind filters._kenlm_lines.Model's interface, for where the extension
+    is not built: the same floats (the module's score is the extension's reference)."""
+
+    def __init__(self, model: kenlm.Model) -> None:
+        self._score = model.score
+
+    def score(
+        self, pieces: list[list[bytes]], counts: list[int]
+    ) -> tuple[list[list[float]], list[int]]:
+        """Per text: log10 p(line </s> | <s>) of its lines with pieces, and Σ (pieces + 1)."""
+        score, per_text, lengths, start = self._score, [], [], 0
+        for count in counts:
+            lines = [line for line in pieces[start : start + count] if line]
+            per_text.append([score(b" ".join(line), bos=True, eos=True) for line in lines])
+            lengths.append(sum(len(line) + 1 for line in lines))
+            start += count
+        return per_text, lengths
+
+
+@functools.cache
+def _log_slow_path() -> None:
+    log.warning("filters._kenlm_lines is not built: scoring lines through the kenlm module (slow)")
+
+
+def _perplexity(scores: list[float], length: int) -> Perplexity:
+    """From the scores of a text's lines (Python's float sum, in line order) and Σ (tokens + 1)."""
     if not scores:
         return Perplexity(NO_SCORE, 0.0, 0, 0)
-    log10_prob = sum(s for s, _ in scores)
-    length = sum(n for _, n in scores)
+    log10_prob = sum(scores)
     return Perplexity(round(10.0 ** (-log10_prob / length), 1), log10_prob, length, len(scores))
 
 

@@ -70,6 +70,24 @@ def sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sample_pages(sample) -> list[str]:
+    """The raw_content of every page of the bundled crawl sample (2,243 pages, a third of them
+    not English): real text for the scorers' bit-for-bit comparisons."""
+    from readers.warc import WarcRecord, iter_records
+    from readers.wet import segment_name, wet_document
+
+    pages = []
+    for path in sorted((sample / "commoncrawl" / "wet").glob("*.warc.wet.gz")):
+        for record in iter_records(str(path)):
+            if isinstance(record, WarcRecord) and (
+                doc := wet_document(record, segment_name(str(path)))
+            ):
+                pages.append(doc["raw_content"])
+    assert len(pages) == 2243
+    return pages
+
+
+@pytest.fixture(scope="session")
 def models(tmp_path_factory, sample) -> Path:
     """The en language model and cut-offs (`make lm`) and lid.176, in a directory of their own,
     built once for the session (a fresh checkout has none under models/ until it is made)."""

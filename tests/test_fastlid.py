@@ -10,13 +10,11 @@ import threading
 import fasttext
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import ROOT
 
 from filters import _fastlid
 from filters.fasttext_lid import TopOnePredictor, Unsupported, read_model
 from filters.langid import LanguageIdentifier
-from readers.warc import iter_records
-from readers.wet import segment_name, wet_document
 
 MODEL = ROOT / "models" / "lid.176.ftz"
 EMPTY = ("__label__en", 0.12450417876243591)  # only "</s>": fastText's answer to ""
@@ -53,14 +51,8 @@ def assert_same(model, fast, texts: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_texts() -> list[str]:
-    texts = []
-    for path in sorted((SAMPLE / "commoncrawl" / "wet").glob("*.warc.wet.gz")):
-        for record in iter_records(str(path)):
-            doc = wet_document(record, segment_name(str(path)))
-            if doc is not None:
-                texts.append(LanguageIdentifier.model_input(doc["raw_content"].split("\n")))
-    return texts
+def sample_texts(sample_pages) -> list[str]:
+    return [LanguageIdentifier.model_input(page.split("\n")) for page in sample_pages]
 
 
 def test_the_whole_sample_bit_for_bit(model, fast, sample_texts):

@@ -4,11 +4,8 @@ import sys
 import unicodedata
 
 import pytest
-from conftest import SAMPLE
 
 from filters.text_normalizer import _TABLE, UNICODE_PUNCT, normalize_for_lm, normalized_lines
-from readers.warc import WarcRecord, iter_records
-from readers.wet import wet_document
 
 SPEC_PUNCT = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►"
 
@@ -119,15 +116,9 @@ def assert_as_reference(text: str) -> None:
     assert normalized_lines(text) == [line for line in expected.split("\n") if line], repr(text)
 
 
-def test_fast_path_equals_the_reference_on_the_sample_crawl():
-    texts = []
-    for path in sorted((SAMPLE / "commoncrawl" / "wet").glob("*.warc.wet.gz")):
-        for record in iter_records(str(path)):
-            if isinstance(record, WarcRecord) and (doc := wet_document(record, path.name)):
-                texts.append(doc["raw_content"])
-    assert len(texts) > 2000
-    assert sum(t.isascii() for t in texts) < len(texts) / 2  # the non-ASCII path is exercised
-    for text in texts:
+def test_fast_path_equals_the_reference_on_the_sample_crawl(sample_pages):
+    assert sum(t.isascii() for t in sample_pages) < len(sample_pages) / 2  # non-ASCII exercised
+    for text in sample_pages:
         assert_as_reference(text)
 
 
