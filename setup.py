@@ -1,8 +1,8 @@
-"""The native accelerators of LID and perplexity (docs/recipe/commoncrawl.md §7); everything else
-is in pyproject.toml.
+"""The native engines of language ID and perplexity (docs/recipe/commoncrawl.md §3, §4); the
+rest of the build is in pyproject.toml.
 
-Both give the same bits as the Python paths they replace, so the flags keep the arithmetic the
-build machine's business out: no -ffast-math, no host-specific instructions, no fused multiply-add
+Both must give the same bits as the library calls they replace, so the flags leave the
+arithmetic as written: no -ffast-math, no host-specific instructions, no fused multiply-add
 contraction. KenLM's scorer links the static KenLM libraries `make setup` builds (KENLM_SRC,
 KENLM_LIB); where they are missing it is left out and the pipeline scores through the `kenlm`
 module instead (same results, slower).
