@@ -140,7 +140,11 @@ RUN_OUTPUT  = $(if $(and $(BUCKET),$(filter file,$(origin OUTPUT))),$(BUCKET)/ou
 # pipelines they need first run locally into $(OUTPUT), whatever RUNNER and BUCKET say.
 LOCAL_RUN   = RUNNER=FnApiRunner BUCKET= PROJECT= REGION= MODELS_URL=
 CC_MODELS   = $(or $(MODELS_URL),$(MODELS))
-WHEEL       = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+# The wheel carries the native scorers, so it is tagged for this Python and platform (cp311-cp311-
+# linux_x86_64): Dataflow's default worker image matches both.
+WHEEL_TAG   = $(shell $(PY) -c 'import sys, sysconfig; v = "cp%d%d" % sys.version_info[:2]; \
+                print(v, v, sysconfig.get_platform().replace("-", "_").replace(".", "_"), sep="-")')
+WHEEL       = build/dist/llama_corpus-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-$(WHEEL_TAG).whl
 BUILD_WHEEL = $(if $(filter DataflowRunner,$(RUNNER)),rm -rf build/dist build/lib && $(PIP) wheel \
                 --quiet --disable-pip-version-check --no-deps --no-build-isolation -w build/dist .)
 REMOTE      = $(if $(PROJECT),--project=$(PROJECT)) $(if $(REGION),--region=$(REGION)) \
