@@ -7,9 +7,11 @@ perplexity is 10 ** (-Σ log10 p / Σ (tokens + 1)) over its lines, rounded to 0
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -84,9 +86,25 @@ class PerplexityScorer:
 
     def score_batch(self, texts: Sequence[str]) -> list[Perplexity]:
         """score() of each text, with one SentencePiece call and one KenLM call for them all."""
-        lines = [normalized_lines(t) for t in texts]
-        scores, lengths = self._lines.score(self._encode(lines), [len(x) for x in lines])
-        return [_perplexity(s, n) for s, n in zip(scores, lengths, strict=True)]
+        with _no_cycle_collection():
+            lines = [normalized_lines(t) for t in texts]
+            scores, lengths = self._lines.score(self._encode(lines), [len(x) for x in lines])
+            return [_perplexity(s, n) for s, n in zip(scores, lengths, strict=True)]
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """A batch allocates ~60 lists and bytes per page (lines, pieces) and no reference cycle;
+    each 700 allocations the cycle collector would walk the worker's young objects for nothing
+    (~8% of the stage, measured on the replica). Collection resumes after; it is not turned on
+    where something else turned it off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _KenlmLines:

@@ -1,5 +1,6 @@
 import argparse
 import csv
+import gc
 import heapq
 import io
 import itertools
@@ -222,3 +223,24 @@ def test_from_dir_and_missing_models(sp_model, real_lm, tmp_path):
     assert scorer.score(DOCUMENT) == PerplexityScorer(sp_model, real_lm).score(DOCUMENT)
     with pytest.raises(FileNotFoundError, match=r"fr\.sp\.model.*make lm"):
         PerplexityScorer.from_dir(tmp_path, "fr")
+
+
+def test_a_batch_pauses_cycle_collection_and_restores_it(sp_model, real_lm, monkeypatch):
+    scorer = PerplexityScorer(sp_model, real_lm)
+    seen = []
+    encode = scorer._encode
+    monkeypatch.setattr(
+        scorer, "_encode", lambda lines: seen.append(gc.isenabled()) or encode(lines)
+    )
+    assert gc.isenabled()
+    scorer.score_batch(["heaps are arrays."])
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # off before the batch: stays off after it
+    try:
+        scorer.score_batch(["heaps are arrays."])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(AttributeError):  # and back on after a failing batch (not a str)
+        scorer.score_batch([None])
+    assert gc.isenabled()
