@@ -11,8 +11,9 @@ What is measured, all in one run on the same pages:
                 then the 300-character minimum
     dedup       normalise + SHA-1 each line (line_hashes), count hashes over the run, apply
                 the rule to each document (dedup_document) as LineDedup does
-    lid         fastText lid.176.ftz, the pipeline's input (lines joined by a space), batches
-                of 512 (BatchElements' maximum) and, for reference, one call per document
+    lid         LanguageIdentifier with lid.176.ftz (the native engine: fastText's answers),
+                the pipeline's input (lines joined by a space), batches of 512 (BatchElements'
+                maximum) and, for reference, one call per document
     perplexity  SentencePiece + KenLM per line (PerplexityScorer.score_batch, batches of 512),
                 then the bucket, on the documents LID kept
     wikiref     the Wikipedia-reference classifier (models/wikiref.npz) on head+middle documents
@@ -194,7 +195,7 @@ def dedup_stage(docs: list[dict]) -> tuple[list[dict], dict]:
 
 
 def lid_stage(docs: list[dict], one_call: bool = True) -> tuple[list[dict], list, dict]:
-    """LID in batches; with `one_call`, timed again with one fastText call per document."""
+    """LID in batches; with `one_call`, timed again with one call per document."""
     from filters.langid import LanguageIdentifier
 
     lid = LanguageIdentifier(LID_MODEL, LID_THRESHOLD, [LANGUAGE])
