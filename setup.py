@@ -28,7 +28,8 @@ if all(lib.is_file() for lib in kenlm_libs) and (KENLM_SRC / "lm/model.hh").is_f
         Extension(
             "filters._kenlm_lines",
             ["native/kenlm_lines.cc"],
-            include_dirs=[str(KENLM_SRC)],
+            include_dirs=[str(KENLM_SRC), "native"],
+            depends=["native/ascii_unigram.h"],
             define_macros=[("KENLM_MAX_ORDER", "6")],
             extra_compile_args=["-std=c++17", *FLAGS],
             extra_objects=[str(lib) for lib in kenlm_libs],

@@ -19,6 +19,7 @@ from typing import Final
 import kenlm
 import sentencepiece
 
+from core.spm_proto import read_model
 from filters.base import KEEP, Decision, Filter
 from filters.buckets import Cutoffs
 from filters.text_normalizer import normalized_lines
@@ -55,8 +56,10 @@ class PerplexityScorer:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such model (make lm LM_LANG=<lang>)")
         self._sp = sentencepiece.SentencePieceProcessor(model_file=str(self.sp_model))
+        self._ascii = None
         if _kenlm_lines is not None:
             self._lines = _kenlm_lines.Model(self.kenlm_model)
+            self._ascii = _ascii_scorer(self._lines, self.sp_model)
         else:
             _log_slow_path()
             self._lines = _KenlmLines(kenlm.Model(str(self.kenlm_model)))
@@ -69,27 +72,65 @@ class PerplexityScorer:
 
     def line_scores(self, text: str) -> list[tuple[float, int]]:
         """(log10 p(line </s> | <s>), tokens + 1) per line that has at least one token."""
-        pieces = self._encode([normalized_lines(text)])
-        scores = self._lines.score(pieces, [len(pieces)])[0][0]
-        return list(zip(scores, [len(line) + 1 for line in pieces if line], strict=True))
+        scores, tokens = self._score_lines(normalized_lines(text))
+        return [(s, n + 1) for s, n in zip(scores, tokens, strict=True) if n]
 
-    def _encode(self, texts: list[list[str]]) -> list[list[bytes]]:
-        """The SentencePiece pieces of the texts' lines, all in one call: a call costs ~60 µs,
-        ~10% of a web page's work. One thread: its thread pool costs more than it saves, and
-        parallelism comes from the pipeline's workers. Pieces as UTF-8 bytes: KenLM reads bytes,
-        and ids would lose the text of unknown pieces (id 0), which KenLM's vocabulary has."""
-        flat = [line for lines in texts for line in lines]
-        return self._sp.encode(flat, out_type=bytes, num_threads=1) if flat else []
+    def _encode(self, lines: list[str]) -> list[list[bytes]]:
+        """The SentencePiece pieces of the lines, all in one call: a call costs ~60 µs, ~10% of a
+        web page's work. One thread: its thread pool costs more than it saves, and parallelism
+        comes from the pipeline's workers. Pieces as UTF-8 bytes: KenLM reads bytes, and ids
+        would lose the text of unknown pieces (id 0), which KenLM's vocabulary has."""
+        return self._sp.encode(lines, out_type=bytes, num_threads=1) if lines else []
+
+    def _score_lines(self, lines: list[str]) -> tuple[list[float], list[int]]:
+        """Per line, log10 p(line </s> | <s>) and its number of SentencePiece pieces (0.0 and 0
+        for a line with none). Printable-ASCII lines go through the native tokenizer when the
+        model allows it (same pieces, same floats); the others through SentencePiece."""
+        if self._ascii is not None:
+            scores, tokens = self._ascii.score(lines)
+            rest = [i for i, n in enumerate(tokens) if n < 0]
+        else:
+            scores, tokens, rest = [0.0] * len(lines), [0] * len(lines), range(len(lines))
+        if rest:
+            pieces = self._encode([lines[i] for i in rest])
+            found, _ = self._lines.score(pieces, [1] * len(pieces))
+            for i, line, score in zip(rest, pieces, found, strict=True):
+                tokens[i] = len(line)
+                scores[i] = score[0] if score else 0.0
+        return scores, tokens
 
     def score(self, text: str) -> Perplexity:
         return self.score_batch([text])[0]
 
     def score_batch(self, texts: Sequence[str]) -> list[Perplexity]:
-        """score() of each text, with one SentencePiece call and one KenLM call for them all."""
+        """score() of each text; the batch's lines are scored together (_score_lines)."""
         with _no_cycle_collection():
             lines = [normalized_lines(t) for t in texts]
-            scores, lengths = self._lines.score(self._encode(lines), [len(x) for x in lines])
-            return [_perplexity(s, n) for s, n in zip(scores, lengths, strict=True)]
+            scores, tokens = self._score_lines([line for text in lines for line in text])
+            found, start = [], 0
+            for text in lines:
+                end = start + len(text)
+                kept = [
+                    (s, n) for s, n in zip(scores[start:end], tokens[start:end], strict=True) if n
+                ]
+                found.append(_perplexity([s for s, _ in kept], sum(n + 1 for _, n in kept)))
+                start = end
+            return found
+
+
+def _ascii_scorer(lines: _kenlm_lines.Model, sp_model: Path) -> _kenlm_lines.AsciiScorer | None:
+    """The native tokenizer for the model's printable-ASCII lines, where it reproduces
+    SentencePiece exactly (core.spm_proto says when); None otherwise."""
+    model = read_model(sp_model.read_bytes())
+    if (why := model.ascii_ineligibility()) is not None:
+        log.info("%s: every line through SentencePiece (%s)", sp_model, why)
+        return None
+    return _kenlm_lines.AsciiScorer(
+        lines,
+        [p.text for p in model.pieces],
+        [p.score for p in model.pieces],
+        bytes(p.type for p in model.pieces),
+    )
 
 
 @contextlib.contextmanager

@@ -13,6 +13,10 @@
 // the n-gram queries, most of the work, run with the GIL released on copied indices, so threads
 // of one process (Beam's direct runner) score in parallel. KenLM's model is read-only after
 // loading and its queries are thread-safe.
+//
+// AsciiScorer (below) goes one step further for printable-ASCII lines: it encodes them as
+// SentencePiece would (native/ascii_unigram.h) and scores the pieces in the same call, so no
+// Python object is made per piece.
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,10 +30,13 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "ascii_unigram.h"
 #include "lm/binary_format.hh"
 #include "lm/model.hh"
 #include "lm/virtual_interface.hh"
@@ -228,23 +235,29 @@ bool ReadPieces(PyObject *pieces, const lm::base::Vocabulary &vocab, Batch &batc
   return true;
 }
 
-// log10 p(words </s> | <s>) of each scored line, summed in a float like the module's `total`.
+// log10 p(words </s> | <s>), summed in a float like the module's `total`.
+template <class M, class State>
+float ScoreWords(const M &model, const lm::WordIndex *words, size_t count,
+                 lm::WordIndex end_sentence) {
+  float total = 0.0f;
+  State state = model.BeginSentenceState(), out;
+  for (size_t w = 0; w < count; ++w) {
+    total += model.Score(state, words[w], out);
+    state = out;
+  }
+  return total + model.Score(state, end_sentence, out);
+}
+
+// The score of each line of the batch that has pieces; 0 for the others.
 template <class M, class State>
 void ScoreLines(const M &model, const Batch &batch, lm::WordIndex end_sentence,
                 std::vector<float> &scores) {
   size_t begin = 0;
   for (size_t i = 0; i < batch.line_end.size(); ++i) {
     const size_t end = batch.line_end[i];
-    float total = 0.0f;
-    if (batch.pieces[i] > 0) {
-      State state = model.BeginSentenceState(), out;
-      for (size_t w = begin; w < end; ++w) {
-        total += model.Score(state, batch.words[w], out);
-        state = out;
-      }
-      total += model.Score(state, end_sentence, out);
-    }
-    scores[i] = total;
+    scores[i] = batch.pieces[i] > 0 ? ScoreWords<M, State>(model, batch.words.data() + begin,
+                                                           end - begin, end_sentence)
+                                    : 0.0f;
     begin = end;
   }
 }
@@ -385,6 +398,224 @@ PyType_Slot kModelSlots[] = {
 PyType_Spec kModelSpec = {"filters._kenlm_lines.Model", sizeof(ModelObject), 0,
                           Py_TPFLAGS_DEFAULT, kModelSlots};
 
+// ---------------------------------------------------------------------------------------------
+// AsciiScorer: SentencePiece's pieces of printable-ASCII lines (native/ascii_unigram.h) scored
+// by a Model in the same call, without a Python object per piece.
+
+PyTypeObject *g_model_type = nullptr;  // set by the module's init
+
+struct AsciiScorerObject {
+  PyObject_HEAD
+  ModelObject *model;  // a reference: the scorer reads the model's vocabulary and n-grams
+  ascii_unigram::Encoder *encoder;
+  std::vector<lm::WordIndex> *words;  // the model's word for each piece id
+};
+
+int AsciiScorerInit(AsciiScorerObject *self, PyObject *args, PyObject *kwargs) {
+  static const char *keywords[] = {"model", "pieces", "scores", "types", nullptr};
+  PyObject *model, *pieces, *scores;
+  Py_buffer types;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!y*:AsciiScorer",
+                                   const_cast<char **>(keywords), g_model_type, &model,
+                                   &PyList_Type, &pieces, &PyList_Type, &scores, &types)) {
+    return -1;
+  }
+  const Py_ssize_t n = PyList_GET_SIZE(pieces);
+  const unsigned char *type = static_cast<const unsigned char *>(types.buf);
+  ModelObject *lm_model = reinterpret_cast<ModelObject *>(model);
+  if (self->encoder != nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "AsciiScorer is already initialised");
+  } else if (lm_model->model == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "Model not initialised");
+  } else if (PyList_GET_SIZE(scores) != n || types.len != n) {
+    PyErr_SetString(PyExc_ValueError, "pieces, scores and types differ in length");
+  } else if (n > INT32_MAX) {
+    PyErr_SetString(PyExc_ValueError, "too many pieces");
+  } else {
+    try {
+      auto encoder = std::make_unique<ascii_unigram::Encoder>();
+      auto words = std::make_unique<std::vector<lm::WordIndex>>(static_cast<size_t>(n));
+      const lm::base::Vocabulary &vocab = lm_model->model->BaseVocabulary();
+      int unknown = -1;
+      for (Py_ssize_t i = 0; i < n && !PyErr_Occurred(); ++i) {
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        const double score = PyFloat_AsDouble(PyList_GET_ITEM(scores, i));
+        if (score == -1.0 && PyErr_Occurred()) break;
+        if (!PyBytes_Check(piece)) {
+          PyErr_Format(PyExc_TypeError, "piece %zd: expected bytes", i);
+          break;
+        }
+        const std::string_view text(PyBytes_AS_STRING(piece),
+                                    static_cast<size_t>(PyBytes_GET_SIZE(piece)));
+        if (type[i] == 2) {
+          if (unknown != -1) {
+            PyErr_SetString(PyExc_ValueError, "more than one unknown piece");
+            break;
+          }
+          unknown = static_cast<int>(i);
+        }
+        if (!encoder->Add(static_cast<int>(i), text, static_cast<float>(score), type[i])) {
+          PyErr_Format(PyExc_ValueError, "piece %zd: type %d is not supported", i, type[i]);
+          break;
+        }
+        (*words)[static_cast<size_t>(i)] = vocab.Index(StringPiece(text.data(), text.size()));
+      }
+      if (!PyErr_Occurred() && unknown == -1) {
+        PyErr_SetString(PyExc_ValueError, "no unknown piece");
+      }
+      if (!PyErr_Occurred()) {
+        encoder->SetUnknown(unknown);
+        encoder->Build();
+        Py_INCREF(model);
+        self->model = lm_model;
+        self->encoder = encoder.release();
+        self->words = words.release();
+      }
+    } catch (const std::bad_alloc &) {
+      PyErr_NoMemory();
+    }
+  }
+  PyBuffer_Release(&types);
+  return PyErr_Occurred() ? -1 : 0;
+}
+
+void AsciiScorerDealloc(AsciiScorerObject *self) {
+  PyTypeObject *type = Py_TYPE(self);
+  delete self->encoder;
+  delete self->words;
+  Py_XDECREF(reinterpret_cast<PyObject *>(self->model));
+  type->tp_free(reinterpret_cast<PyObject *>(self));
+  Py_DECREF(type);
+}
+
+// Lines longer than this go back to SentencePiece (positions are ints).
+constexpr size_t kMaxAsciiLine = size_t{1} << 30;
+
+// AsciiScorerScore's work; std::bad_alloc escapes it.
+PyObject *ScoreAscii(const AsciiScorerObject &self, PyObject *lines) {
+  // A tuple holds the strings while the GIL is released (the list may change meanwhile).
+  PyObject *held = PyList_AsTuple(lines);
+  if (held == nullptr) return nullptr;
+  const Py_ssize_t n = PyTuple_GET_SIZE(held);
+  std::vector<std::string_view> views(static_cast<size_t>(n));
+  std::vector<long long> tokens(static_cast<size_t>(n), -1);  // -1: not taken
+  std::vector<float> scores(static_cast<size_t>(n), 0.0f);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject *line = PyTuple_GET_ITEM(held, i);
+    if (!PyUnicode_Check(line)) {
+      PyErr_Format(PyExc_TypeError, "line %zd: expected str, got %.100s", i,
+                   Py_TYPE(line)->tp_name);
+      Py_DECREF(held);
+      return nullptr;
+    }
+    // An ASCII str's characters are its UTF-8 bytes; any other goes back to SentencePiece.
+    if (PyUnicode_IS_ASCII(line) && static_cast<size_t>(PyUnicode_GET_LENGTH(line)) < kMaxAsciiLine) {
+      views[static_cast<size_t>(i)] = std::string_view(
+          static_cast<const char *>(PyUnicode_DATA(line)),
+          static_cast<size_t>(PyUnicode_GET_LENGTH(line)));
+      tokens[static_cast<size_t>(i)] = 0;
+    }
+  }
+  const ascii_unigram::Encoder &encoder = *self.encoder;
+  const lm::base::Model &model = *self.model->model;
+  const lm::ngram::ProbingModel *probing = self.model->probing;
+  const lm::base::Vocabulary &vocab = model.BaseVocabulary();
+  const lm::WordIndex end_sentence = vocab.EndSentence();
+  bool failed = false;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    std::string normalized;
+    std::vector<ascii_unigram::Token> pieces;
+    std::vector<float> path_scores;
+    std::vector<int> starts, ids;
+    std::vector<lm::WordIndex> words;
+    for (size_t i = 0; i < views.size(); ++i) {
+      if (tokens[i] < 0) continue;
+      if (!ascii_unigram::Encoder::Takes(views[i])) {
+        tokens[i] = -1;
+        continue;
+      }
+      encoder.Encode(views[i], normalized, pieces, path_scores, starts, ids);
+      tokens[i] = static_cast<long long>(pieces.size());
+      if (pieces.empty()) continue;
+      words.clear();
+      for (const auto &piece : pieces) {
+        if (piece.id == encoder.unknown()) {
+          const std::string surface = ascii_unigram::Encoder::Surface(normalized, piece);
+          words.push_back(vocab.Index(StringPiece(surface.data(), surface.size())));
+        } else {
+          words.push_back((*self.words)[static_cast<size_t>(piece.id)]);
+        }
+      }
+      scores[i] = probing != nullptr
+                      ? ScoreWords<lm::ngram::ProbingModel, lm::ngram::State>(
+                            *probing, words.data(), words.size(), end_sentence)
+                      : ScoreWords<VirtualModel, VirtualModel::StateBuffer>(
+                            VirtualModel{model}, words.data(), words.size(), end_sentence);
+    }
+  } catch (const std::bad_alloc &) {
+    failed = true;
+  }
+  Py_END_ALLOW_THREADS
+  Py_DECREF(held);
+  if (failed) return PyErr_NoMemory();
+
+  PyObject *score_list = PyList_New(n);
+  PyObject *token_list = PyList_New(n);
+  if (score_list == nullptr || token_list == nullptr) goto error;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject *score = PyFloat_FromDouble(static_cast<double>(scores[static_cast<size_t>(i)]));
+    if (score == nullptr) goto error;
+    PyList_SET_ITEM(score_list, i, score);
+    PyObject *count = PyLong_FromLongLong(tokens[static_cast<size_t>(i)]);
+    if (count == nullptr) goto error;
+    PyList_SET_ITEM(token_list, i, count);
+  }
+  return Py_BuildValue("(NN)", score_list, token_list);
+error:
+  Py_XDECREF(score_list);
+  Py_XDECREF(token_list);
+  return nullptr;
+}
+
+PyObject *AsciiScorerScore(AsciiScorerObject *self, PyObject *args) {
+  PyObject *lines;
+  if (!PyArg_ParseTuple(args, "O!:score", &PyList_Type, &lines)) return nullptr;
+  if (self->encoder == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "AsciiScorer not initialised");
+    return nullptr;
+  }
+  try {
+    return ScoreAscii(*self, lines);
+  } catch (const std::bad_alloc &) {
+    return PyErr_NoMemory();
+  }
+}
+
+PyMethodDef kAsciiScorerMethods[] = {
+    {"score", reinterpret_cast<PyCFunction>(AsciiScorerScore), METH_VARARGS,
+     "score(lines: list[str]) -> (list[float], list[int])\n\n"
+     "For each line of printable ASCII: kenlm.Model.score(b' '.join(pieces)) of SentencePiece's\n"
+     "pieces of it (0.0 when it has none) and their number. Any other line is not taken: 0.0\n"
+     "and -1, for the caller to encode through SentencePiece."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot kAsciiScorerSlots[] = {
+    {Py_tp_doc,
+     const_cast<char *>(
+         "AsciiScorer(model, pieces, scores, types): a SentencePiece unigram model's pieces\n"
+         "(bytes), scores (float) and types (one byte each, ModelProto's enum) scoring\n"
+         "printable-ASCII lines with a Model. The caller checks that the SentencePiece model is\n"
+         "one this reproduces (core.spm_proto); ValueError for user-defined pieces.")},
+    {Py_tp_new, reinterpret_cast<void *>(PyType_GenericNew)},
+    {Py_tp_init, reinterpret_cast<void *>(AsciiScorerInit)},
+    {Py_tp_dealloc, reinterpret_cast<void *>(AsciiScorerDealloc)},
+    {Py_tp_methods, kAsciiScorerMethods},
+    {0, nullptr}};
+
+PyType_Spec kAsciiScorerSpec = {"filters._kenlm_lines.AsciiScorer", sizeof(AsciiScorerObject),
+                                0, Py_TPFLAGS_DEFAULT, kAsciiScorerSlots};
+
 PyModuleDef kModule = {
     PyModuleDef_HEAD_INIT,
     "filters._kenlm_lines",
@@ -405,6 +636,13 @@ PyMODINIT_FUNC PyInit__kenlm_lines() {
   PyObject *type = PyType_FromSpec(&kModelSpec);
   if (type == nullptr || PyModule_AddObject(module, "Model", type) < 0) {
     Py_XDECREF(type);
+    Py_DECREF(module);
+    return nullptr;
+  }
+  g_model_type = reinterpret_cast<PyTypeObject *>(type);  // the module holds it
+  PyObject *scorer = PyType_FromSpec(&kAsciiScorerSpec);
+  if (scorer == nullptr || PyModule_AddObject(module, "AsciiScorer", scorer) < 0) {
+    Py_XDECREF(scorer);
     Py_DECREF(module);
     return nullptr;
   }

@@ -86,6 +86,7 @@ def test_scorer_gives_the_same_perplexities_with_and_without_the_extension(
 ):
     fast = PerplexityScorer.from_dir(models / "lm", "en")
     assert isinstance(fast._lines, _kenlm_lines.Model)
+    assert isinstance(fast._ascii, _kenlm_lines.AsciiScorer)
     monkeypatch.setattr(filters.perplexity, "_kenlm_lines", None)
     filters.perplexity._log_slow_path.cache_clear()
     with caplog.at_level(logging.WARNING, logger="filters.perplexity"):
@@ -94,7 +95,7 @@ def test_scorer_gives_the_same_perplexities_with_and_without_the_extension(
     assert [r.getMessage() for r in caplog.records] == [
         "filters._kenlm_lines is not built: scoring lines through the kenlm module (slow)"
     ]
-    assert not isinstance(slow._lines, _kenlm_lines.Model)
+    assert not isinstance(slow._lines, _kenlm_lines.Model) and slow._ascii is None
     texts = sample_pages[::3]
     assert fast.score_batch(texts) == slow.score_batch(texts)
     assert [fast.line_scores(t) for t in texts[:50]] == [slow.line_scores(t) for t in texts[:50]]

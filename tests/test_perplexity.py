@@ -228,9 +228,9 @@ def test_from_dir_and_missing_models(sp_model, real_lm, tmp_path):
 def test_a_batch_pauses_cycle_collection_and_restores_it(sp_model, real_lm, monkeypatch):
     scorer = PerplexityScorer(sp_model, real_lm)
     seen = []
-    encode = scorer._encode
+    score_lines = scorer._score_lines
     monkeypatch.setattr(
-        scorer, "_encode", lambda lines: seen.append(gc.isenabled()) or encode(lines)
+        scorer, "_score_lines", lambda lines: seen.append(gc.isenabled()) or score_lines(lines)
     )
     assert gc.isenabled()
     scorer.score_batch(["heaps are arrays."])

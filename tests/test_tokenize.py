@@ -19,10 +19,11 @@ from localbucket import serve_gs
 
 from core.ids import shard_of
 from core.manifest import MANIFEST
+from core.spm_proto import read_model
 from pipelines import tokenize
 from readers.warc import WarcRecord, iter_records
 from readers.wet import wet_document
-from tokenizer.encode import Encoder, model_spec
+from tokenizer.encode import Encoder
 from tokenizer.shards import (
     TokenizerMismatchError,
     TokenShard,
@@ -163,16 +164,15 @@ def test_encoder_cache_is_bounded_and_results_do_not_depend_on_it(models, wet_te
     assert len(big._cache) > 1000
 
 
-def test_model_spec_reads_the_normaliser_and_trainer_settings(models):
-    spec = model_spec(models["a"].read_bytes())
-    assert spec == {
-        "model_type": 2,
-        "treat_whitespace_as_suffix": False,
-        "charsmap": b"",
-        "add_dummy_prefix": True,
-        "remove_extra_whitespaces": False,
-        "escape_whitespaces": True,
-    }
+def test_the_model_reader_gives_the_normaliser_and_trainer_settings(models):
+    spec = read_model(models["a"].read_bytes())
+    assert (spec.model_type, spec.treat_whitespace_as_suffix, spec.byte_fallback) == (2, False, True)
+    assert spec.precompiled_charsmap == b""
+    assert (spec.add_dummy_prefix, spec.remove_extra_whitespaces, spec.escape_whitespaces) == (
+        True,
+        False,
+        True,
+    )
 
 
 def test_encoder_refuses_vocabularies_that_do_not_fit_uint16(tmp_path):

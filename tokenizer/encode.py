@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import chain, pairwise
 from pathlib import Path
 
 import numpy as np
 import sentencepiece
+
+from core.spm_proto import BPE, read_model
 
 MAX_VOCAB_SIZE = 1 << 16  # ids are stored as uint16
 SPACE = "\u2581"  # SentencePiece's "▁"
@@ -133,13 +135,13 @@ class Encoder:
             cache[word] = word_ids.astype(np.uint16).tobytes()
 
     def _word_cache_applies(self, model: bytes) -> bool:
-        spec = model_spec(model)
-        if spec["charsmap"] or not (
-            spec["model_type"] == BPE
-            and spec["add_dummy_prefix"]
-            and spec["escape_whitespaces"]
-            and not spec["remove_extra_whitespaces"]
-            and not spec["treat_whitespace_as_suffix"]
+        spec = read_model(model)
+        if spec.precompiled_charsmap or not (
+            spec.model_type == BPE
+            and spec.add_dummy_prefix
+            and spec.escape_whitespaces
+            and not spec.remove_extra_whitespaces
+            and not spec.treat_whitespace_as_suffix
         ):
             return False
         sp = self.processor
@@ -175,73 +177,3 @@ class Encoder:
         self._cache.clear()
         self._cache[self._blank] = self._blank_bytes
         return ok
-
-
-# ---- the model file's specs ---------------------------------------------------------------------
-# sentencepiece's generated protobuf module needs a newer protobuf than apache-beam allows, so the
-# few fields the word cache depends on are read from the wire format directly.
-
-UNIGRAM, BPE = 1, 2
-_NORMALIZER_FIELDS = {
-    2: "charsmap",
-    3: "add_dummy_prefix",
-    4: "remove_extra_whitespaces",
-    5: "escape_whitespaces",
-}
-_TRAINER_FIELDS = {3: "model_type", 24: "treat_whitespace_as_suffix"}
-
-
-def model_spec(model: bytes) -> dict:
-    """The trainer and normaliser settings of a `.model` file that decide how text is split."""
-    spec: dict = {
-        "model_type": UNIGRAM,
-        "treat_whitespace_as_suffix": False,
-        "charsmap": b"",
-        "add_dummy_prefix": True,
-        "remove_extra_whitespaces": True,
-        "escape_whitespaces": True,
-    }
-    for number, value in _fields(model):
-        if number in (2, 3) and isinstance(value, bytes):
-            names = _TRAINER_FIELDS if number == 2 else _NORMALIZER_FIELDS
-            for field, inner in _fields(value):
-                name = names.get(field)
-                if name == "charsmap":
-                    spec[name] = inner
-                elif name == "model_type":
-                    spec[name] = int(inner)
-                elif name:
-                    spec[name] = bool(inner)
-    return spec
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) pairs of one protobuf message; varints as int, the rest as bytes."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        wire = key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            value, pos = data[pos : pos + size], pos + size
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            value, pos = data[pos : pos + size], pos + size
-        else:
-            raise ValueError(f"not a SentencePiece model: protobuf wire type {wire} at {pos}")
-        yield key >> 3, value
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("not a SentencePiece model: truncated protobuf varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
