@@ -22,7 +22,7 @@ import sentencepiece
 from core.spm_proto import read_model
 from filters.base import KEEP, Decision, Filter
 from filters.buckets import Cutoffs
-from filters.text_normalizer import normalized_lines
+from filters.text_normalizer import translated_lines
 
 try:  # native/kenlm_lines.cc, built in place; the kenlm module gives the same floats, slower
     from filters import _kenlm_lines
@@ -72,7 +72,7 @@ class PerplexityScorer:
 
     def line_scores(self, text: str) -> list[tuple[float, int]]:
         """(log10 p(line </s> | <s>), tokens + 1) per line that has at least one token."""
-        scores, tokens = self._score_lines(normalized_lines(text))
+        scores, tokens = self._score_lines(translated_lines(text))
         return [(s, n + 1) for s, n in zip(scores, tokens, strict=True) if n]
 
     def _encode(self, lines: list[str]) -> list[list[bytes]]:
@@ -83,16 +83,17 @@ class PerplexityScorer:
         return self._sp.encode(lines, out_type=bytes, num_threads=1) if lines else []
 
     def _score_lines(self, lines: list[str]) -> tuple[list[float], list[int]]:
-        """Per line, log10 p(line </s> | <s>) and its number of SentencePiece pieces (0.0 and 0
-        for a line with none). Printable-ASCII lines go through the native tokenizer when the
-        model allows it (same pieces, same floats); the others through SentencePiece."""
+        """Per line of translated_lines(), log10 p(line </s> | <s>) of its normalised form and
+        its number of SentencePiece pieces (0.0 and 0 for a line with none). Printable-ASCII
+        lines go through the native tokenizer when the model allows it (same pieces, same
+        floats); the others through SentencePiece, their whitespace collapsed first."""
         if self._ascii is not None:
             scores, tokens = self._ascii.score(lines)
             rest = [i for i, n in enumerate(tokens) if n < 0]
         else:
             scores, tokens, rest = [0.0] * len(lines), [0] * len(lines), range(len(lines))
         if rest:
-            pieces = self._encode([lines[i] for i in rest])
+            pieces = self._encode([" ".join(lines[i].split()) for i in rest])
             found, _ = self._lines.score(pieces, [1] * len(pieces))
             for i, line, score in zip(rest, pieces, found, strict=True):
                 tokens[i] = len(line)
@@ -105,7 +106,7 @@ class PerplexityScorer:
     def score_batch(self, texts: Sequence[str]) -> list[Perplexity]:
         """score() of each text; the batch's lines are scored together (_score_lines)."""
         with _no_cycle_collection():
-            lines = [normalized_lines(t) for t in texts]
+            lines = [translated_lines(t) for t in texts]
             scores, tokens = self._score_lines([line for text in lines for line in text])
             found, start = [], 0
             for text in lines:

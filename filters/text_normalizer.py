@@ -150,6 +150,14 @@ def normalize_for_lm(text: str) -> str:
 
 
 def normalized_lines(text: str) -> list[str]:
-    """The non-empty lines of `normalize_for_lm(text)`, what the scorer takes, without joining
-    the lines only to split them again."""
-    return [line for raw in _translate(text).split("\n") if (line := " ".join(raw.split()))]
+    """The non-empty lines of `normalize_for_lm(text)`, without joining the lines only to split
+    them again."""
+    return [line for raw in translated_lines(text) if (line := " ".join(raw.split()))]
+
+
+def translated_lines(text: str) -> list[str]:
+    """The lines of `normalize_for_lm(text)` before their whitespace is collapsed, empty ones
+    included: what the perplexity scorer takes, since its native tokenizer collapses the spaces
+    of printable-ASCII lines itself (as SentencePiece does) and the other lines are collapsed
+    where they are handed to SentencePiece."""
+    return _translate(text).split("\n")

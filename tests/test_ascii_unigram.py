@@ -209,7 +209,8 @@ INELIGIBLE = [
 @pytest.mark.parametrize(("options", "why"), [(IDENTITY, None), *INELIGIBLE])
 def test_which_models_it_stands_in_for(tmp_path, options, why):
     """A model it cannot reproduce is scored through SentencePiece alone, with the same results
-    as SentencePiece and the kenlm module give; one it can gives them too."""
+    as SentencePiece and the kenlm module give; one it can gives them too (whitespace runs,
+    tabs and a no-break space included)."""
     if options.get("normalization_rule_tsv") == "RULES":
         rules = tmp_path / "rules.tsv"
         rules.write_text("61 62\t78\n", encoding="utf-8")  # "ab" -> "x"
@@ -221,8 +222,19 @@ def test_which_models_it_stands_in_for(tmp_path, options, why):
     lm = pieces_arpa(tmp_path, model)
     perplexity = PerplexityScorer(sp_path, lm)
     assert (perplexity._ascii is None) == (why is not None)
-    lines = ["ab cab", "  a  b ", *PROSE_LINES[:200], "Ça va, 42 ‘x’", "tab\there"]
-    assert perplexity._score_lines(lines) == expected(model, lm, lines)
+    lines = [
+        "ab cab",
+        "  a  b ",
+        *PROSE_LINES[:200],
+        "Ça va, 42 ‘x’",
+        "tab\there",
+        " \xa0 x  y",
+        "",
+    ]
+    # The scorer takes lines before their whitespace is collapsed (translated_lines) and scores
+    # their collapsed form, as the pipeline has always scored them.
+    collapsed = [" ".join(line.split()) for line in lines]
+    assert perplexity._score_lines(lines) == expected(model, lm, collapsed)
 
 
 def test_the_model_reader(small_model, models):

@@ -166,7 +166,11 @@ def test_encoder_cache_is_bounded_and_results_do_not_depend_on_it(models, wet_te
 
 def test_the_model_reader_gives_the_normaliser_and_trainer_settings(models):
     spec = read_model(models["a"].read_bytes())
-    assert (spec.model_type, spec.treat_whitespace_as_suffix, spec.byte_fallback) == (2, False, True)
+    assert (spec.model_type, spec.treat_whitespace_as_suffix, spec.byte_fallback) == (
+        2,
+        False,
+        True,
+    )
     assert spec.precompiled_charsmap == b""
     assert (spec.add_dummy_prefix, spec.remove_extra_whitespaces, spec.escape_whitespaces) == (
         True,
