@@ -150,28 +150,38 @@ def _bytes(value: int | bytes) -> bytes:
 
 def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) of each field: an int for varints, bytes for the rest (a fixed32's
-    four bytes, a fixed64's eight, a length-delimited field's payload)."""
-    pos, end = 0, len(data)
+    four bytes, a fixed64's eight, a length-delimited field's payload). Groups (a deprecated
+    encoding no SentencePiece field uses) are skipped whole, as protobuf skips unknown fields."""
+    pos, end, groups = 0, len(data), []
     while pos < end:
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        if wire == 3:
+            groups.append(number)
+            continue
+        if wire == 4:
+            if not groups or groups.pop() != number:
+                raise ProtoError(f"end of group {number} without its start")
+            continue
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
-            yield number, value
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
             if pos + width > end:
                 raise ProtoError("truncated fixed-width field")
-            yield number, data[pos : pos + width]
-            pos += width
+            value, pos = data[pos : pos + width], pos + width
         elif wire == 2:
             length, pos = _varint(data, pos)
             if pos + length > end:
                 raise ProtoError("truncated length-delimited field")
-            yield number, data[pos : pos + length]
-            pos += length
+            value, pos = data[pos : pos + length], pos + length
         else:
             raise ProtoError(f"unsupported wire type {wire}")
+        if not groups:
+            yield number, value
+    if groups:
+        raise ProtoError(f"group {groups[-1]} does not end")
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

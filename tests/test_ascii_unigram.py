@@ -256,7 +256,20 @@ def test_the_model_reader(small_model, models):
     empty = read_model(b"")  # every field at its .proto default
     assert (empty.pieces, empty.model_type, empty.add_dummy_prefix) == ([], spm_proto.UNIGRAM, True)
     assert empty.ascii_ineligibility() == "not exactly one unknown piece"
-    for bad in (small_model[:-3], b"\x0a\xff", b"\x0b", b"\xff" * 11, b"\x0a\x03\x15\x00\x00"):
+    # An unknown group (field 12, holding a varint) is skipped, as protobuf skips it.
+    grouped = small_model + b"\x63\x08\x01\x64"
+    assert len(sentencepiece.SentencePieceProcessor(model_proto=grouped)) == 500
+    assert read_model(grouped) == read_model(small_model)
+    for bad in (
+        small_model[:-3],
+        b"\x0a\xff",
+        b"\x0b",
+        b"\x0c",
+        b"\x0e",
+        b"\xff" * 11,
+        b"\x0a\x03\x15\x00",
+        b"\x0a\x03\x15\x00\x00",
+    ):
         with pytest.raises(ProtoError):
             read_model(bad)
     with pytest.raises(ProtoError):
