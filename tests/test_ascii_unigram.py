@@ -18,6 +18,8 @@ from pathlib import Path
 import kenlm
 import pytest
 import sentencepiece
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import spm_proto
 from core.spm_proto import Piece, ProtoError, read_model
@@ -82,7 +84,12 @@ def scorer(model: bytes, lm: Path) -> _kenlm_lines.AsciiScorer:
 def expected(model: bytes, lm: Path, lines: list[str]) -> tuple[list[float], list[int]]:
     """What SentencePiece and the kenlm module make of each line (0.0 and 0 for no pieces)."""
     sp = sentencepiece.SentencePieceProcessor(model_proto=model)
-    module = kenlm.Model(str(lm))
+    return reference(sp, kenlm.Model(str(lm)), lines)
+
+
+def reference(
+    sp: sentencepiece.SentencePieceProcessor, module: kenlm.Model, lines: list[str]
+) -> tuple[list[float], list[int]]:
     scores, counts = [], []
     for pieces in sp.encode(lines, out_type=bytes):
         scores.append(module.score(b" ".join(pieces), bos=True, eos=True) if pieces else 0.0)
@@ -139,6 +146,24 @@ def test_hostile_lines_on_the_real_model(models):
     del lines[8:10], scores[8:10], counts[8:10]
     assert (scores, counts) == expected(model, models / "lm/en.arpa.bin", lines)
     assert counts[:3] == [0, 0, 0] and scores[:3] == [0.0, 0.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def en_pair(models) -> tuple:
+    """The real en pair as SentencePiece, the kenlm module and the native scorer load it."""
+    sp_model, lm = models / "lm/en.sp.model", models / "lm/en.arpa.bin"
+    return (
+        sentencepiece.SentencePieceProcessor(model_file=str(sp_model)),
+        kenlm.Model(str(lm)),
+        scorer(sp_model.read_bytes(), lm),
+    )
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(lines=st.lists(st.text(alphabet=PRINTABLE + "   ", max_size=80), max_size=12))
+def test_any_printable_lines_on_the_real_model(en_pair, lines):
+    sp, module, ascii_scorer = en_pair
+    assert ascii_scorer.score(lines) == reference(sp, module, lines)
 
 
 def rewrite(model: bytes, change: Callable[[int, Piece], tuple[float, int]]) -> bytes:
