@@ -95,7 +95,7 @@ $(VENV)/bin/lmplz: $(STAMPS)/deps $(STAMPS)/sysdeps
 
 # The native LID and KenLM scorers (setup.py, native/): the project installed again once KenLM's
 # static libraries exist, so that the KenLM one is built too.
-$(STAMPS)/native: $(VENV)/bin/lmplz setup.py $(wildcard native/*.c native/*.cc)
+$(STAMPS)/native: $(VENV)/bin/lmplz setup.py $(wildcard native/*.c native/*.cc native/*.h)
 	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -c "import filters._fastlid, filters._kenlm_lines"
 	@touch $@

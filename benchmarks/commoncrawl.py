@@ -14,8 +14,9 @@ What is measured, all in one run on the same pages:
     lid         LanguageIdentifier with lid.176.ftz (the native engine: fastText's answers),
                 the pipeline's input (lines joined by a space), batches of 512 (BatchElements'
                 maximum) and, for reference, one call per document
-    perplexity  SentencePiece + KenLM per line (PerplexityScorer.score_batch, batches of 512),
-                then the bucket, on the documents LID kept
+    perplexity  PerplexityScorer.score_batch, batches of 512 (printable-ASCII lines through the
+                native tokenizer and KenLM scorer, the others through SentencePiece; the same
+                floats), then the bucket, on the documents LID kept
     wikiref     the Wikipedia-reference classifier (models/wikiref.npz) on head+middle documents
     docdedup    first by (cc_segment, id) per WET digest
     write       the kept rows to zstd Parquet with the pipeline's schema

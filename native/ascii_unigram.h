@@ -88,11 +88,8 @@ class Encoder {
     for (size_t q = 0; q < queue.size(); ++q) {
       const auto [node, index] = queue[q];
       const BuildNode &build = nodes_[static_cast<size_t>(node)];
-      Unit &unit = units_[static_cast<size_t>(index)];
-      if (build.value >= 0 && !pieces_[static_cast<size_t>(build.value)].unused) {
-        unit.id = build.value;
-        unit.score = pieces_[static_cast<size_t>(build.value)].score;
-      }
+      units_[static_cast<size_t>(index)].id = build.id;
+      units_[static_cast<size_t>(index)].score = build.score;
       if (build.children.empty()) continue;
       const int first = build.children.front().first;
       int base = 0;
@@ -225,11 +222,8 @@ class Encoder {
  private:
   struct BuildNode {
     std::vector<std::pair<int, int>> children;  // (symbol, node), sorted by symbol
-    int value = -1;
-  };
-  struct Piece {
+    int id = -1;  // the piece ending here, -1 for none or an UNUSED piece (only walked through)
     float score = 0.0f;
-    bool unused = false;
   };
   struct Unit {
     int base = 0;
@@ -254,9 +248,8 @@ class Encoder {
         node = child;
       }
     }
-    nodes_[static_cast<size_t>(node)].value = id;
-    if (pieces_.size() <= static_cast<size_t>(id)) pieces_.resize(static_cast<size_t>(id) + 1);
-    pieces_[static_cast<size_t>(id)] = {score, unused};
+    nodes_[static_cast<size_t>(node)].id = unused ? -1 : id;
+    nodes_[static_cast<size_t>(node)].score = score;
   }
 
   // The free units form a doubly linked list through next_free_/prev_free_; unit 0 (the root)
@@ -314,7 +307,6 @@ class Encoder {
   std::vector<Unit> units_;
   std::vector<bool> taken_;
   std::vector<int> next_free_, prev_free_;  // while building
-  std::vector<Piece> pieces_;
   float min_score_ = 3.402823466e+38f;  // FLT_MAX, as unigram_model.cc starts it
   int unk_id_ = -1;
 };

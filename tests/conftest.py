@@ -9,7 +9,9 @@ import http.server
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
@@ -132,3 +134,19 @@ def crawl_server(web_root, sample):
     listing = "".join(f"crawl-data/CC-MAIN-TEST/segments/1/wet/{n}\n" for n in names)
     (root / "crawl-data/CC-MAIN-TEST/wet.paths.gz").write_bytes(gzip.compress(listing.encode()))
     return url
+
+
+def results_in_threads(call: Callable[[], Any], count: int = 4) -> list:
+    """call()'s results from `count` threads run at once: the native engines release the GIL
+    while they work, and must give each thread what one thread alone gets."""
+    results: list = [None] * count
+
+    def work(k: int) -> None:
+        results[k] = call()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

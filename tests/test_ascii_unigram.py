@@ -11,13 +11,13 @@ import json
 import pdb
 import random
 import struct
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import kenlm
 import pytest
 import sentencepiece
+from conftest import results_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -336,14 +336,4 @@ def test_threads_share_a_scorer(small_model, tmp_path):
     shared = scorer(small_model, lm)
     lines = PROSE_LINES * 4
     want = shared.score(lines)
-    results: list = [None] * 4
-
-    def work(k: int) -> None:
-        results[k] = shared.score(lines)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [want] * 4
+    assert results_in_threads(lambda: shared.score(lines)) == [want] * 4

@@ -5,12 +5,11 @@ where fastText's tokenising has its corners; model files it does not answer for 
 from __future__ import annotations
 
 import struct
-import threading
 
 import fasttext
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, results_in_threads
 
 from filters import _fastlid
 from filters.fasttext_lid import TopOnePredictor, Unsupported, read_model
@@ -130,17 +129,7 @@ def test_one_batch_equals_text_by_text(fast, sample_texts):
 def test_threads_share_one_predictor(fast, sample_texts):
     texts = sample_texts[:300]
     expected = fast.predict(texts)
-    results: list = [None] * 4
-
-    def work(i: int) -> None:
-        results[i] = fast.predict(texts)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [expected] * 4
+    assert results_in_threads(lambda: fast.predict(texts)) == [expected] * 4
 
 
 def test_what_fasttext_refuses_is_refused(model, fast):

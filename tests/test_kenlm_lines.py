@@ -5,12 +5,12 @@ import math
 import struct
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import kenlm
 import pytest
 import sentencepiece
+from conftest import results_in_threads
 
 import filters.perplexity
 from filters import _kenlm_lines
@@ -150,16 +150,7 @@ def test_threads_share_a_model(probing):
     model = _kenlm_lines.Model(probing)
     lines = [[b"a", b"b"], [b"b"], [b"zz"]] * 2000
     expected = model.score(lines, [len(lines)])
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(model.score(lines, [len(lines)])))
-        for _ in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [expected] * 4
+    assert results_in_threads(lambda: model.score(lines, [len(lines)])) == [expected] * 4
 
 
 def test_bad_arguments(probing):
